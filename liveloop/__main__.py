@@ -1,0 +1,5 @@
+import sys
+
+from liveloop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""liveloop.agent — see DESIGN.md §4."""

@@ -1,0 +1,1 @@
+"""liveloop.apps — see DESIGN.md §4."""

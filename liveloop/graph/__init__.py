@@ -1,0 +1,1 @@
+"""liveloop.graph — see DESIGN.md §4."""

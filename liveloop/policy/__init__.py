@@ -1,0 +1,1 @@
+"""liveloop.policy — see DESIGN.md §4."""

@@ -1,0 +1,1 @@
+"""liveloop.robots — see DESIGN.md §4."""

@@ -1,0 +1,1 @@
+"""liveloop.rtc — see DESIGN.md §4."""

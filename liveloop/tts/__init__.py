@@ -1,0 +1,1 @@
+"""liveloop.tts — see DESIGN.md §4."""

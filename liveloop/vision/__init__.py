@@ -1,0 +1,1 @@
+"""liveloop.vision — see DESIGN.md §4."""

@@ -1,0 +1,1 @@
+"""liveloop.web — see DESIGN.md §4."""
