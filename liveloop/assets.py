@@ -52,6 +52,9 @@ ASSETS: dict[str, Asset] = {
               doc="real video clips"),
         Asset("tud_stadtmitte", "motmetrics==1.4.0", ("*/data/TUD-Stadtmitte/*",),
               doc="pedestrian ground-truth tracks"),
+        Asset("blazeface", "mediapipe==0.10.21", ("mediapipe/modules/face_detection/face_detection_short_range.tflite",
+                                                  "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite"),
+              doc="BlazeFace face detector models (loaded with the mediapipe Tasks API)"),
     )
 }
 
