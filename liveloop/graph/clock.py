@@ -77,6 +77,19 @@ class VirtualClock:
         self._now_ns += step_ns
         self._fire_due()
 
+    def pending_timers(self) -> int:
+        return sum(1 for t in self._timers if not t[2].done())
+
+    def jump_to_next(self) -> bool:
+        """Jump to the earliest pending deadline and wake its sleepers; False if none is pending."""
+        self._timers = [t for t in self._timers if not t[2].done()]
+        heapq.heapify(self._timers)
+        if not self._timers:
+            return False
+        self._now_ns = max(self._now_ns, self._timers[0][0])
+        self._fire_due()
+        return True
+
     def _fire_due(self) -> None:
         while self._timers and self._timers[0][0] <= self._now_ns:
             _, _, fut = heapq.heappop(self._timers)

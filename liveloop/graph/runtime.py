@@ -1,0 +1,291 @@
+"""The per-node runtime: the context a node sees, and the loop that drives it.
+
+`NodeContext` is what a node's code touches: the clock, the knob picked for
+the current event, `emit`, control, and the time left on its budgets. The
+runtime stamps time in and out of every event, measures queue wait and service
+time, picks the knob, records budget outcomes at path ends and traces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from liveloop.graph.budget import CostModel, PathBudget, pick_mode
+from liveloop.graph.channel import Channel, Inbox
+from liveloop.graph.clock import Clock
+from liveloop.graph.errors import GraphValidationError
+from liveloop.graph.event import Event, EventKind, Hop, oldest
+from liveloop.graph.metrics import NodeStats
+from liveloop.graph.node import Mode, Node
+
+if TYPE_CHECKING:
+    from liveloop.graph.trace import TraceRecorder
+
+log = logging.getLogger("liveloop.graph")
+
+
+class NodeContext:
+    """The runtime of one node in one graph (what `process` receives as `ctx`)."""
+
+    def __init__(self, node: Node, clock: Clock, graph_name: str) -> None:
+        self.node = node
+        self.name = node.name
+        self.graph_name = graph_name
+        self.clock = clock
+        self.now_ns = clock.now_ns
+        self.inbox = Inbox()
+        self.stats = NodeStats()
+        self.cost = CostModel()
+        self.mode: Mode | None = None
+        self.busy = False
+        # port -> list of (channel, destination port name)
+        self.out_edges: dict[str, list[tuple[Channel, str]]] = {p: [] for p in node.outputs}
+        # budgets measured where an event arrives on an input / leaves on an output of this node
+        self.in_budgets: dict[str, list[PathBudget]] = {}
+        self.out_budgets: dict[str, list[PathBudget]] = {}
+        # budgets this node lies on (for knob selection): (budget, downstream nodes after this one)
+        self.through_budgets: list[tuple[PathBudget, list[NodeContext]]] = []
+        self.node_budget_ns: int | None = None
+        self.trace: TraceRecorder | None = None
+        self.channels: dict[str, Channel] = {}
+        self._eos_ports: set[str] = set()
+        self._seq = itertools.count()
+        self._t_in = 0
+        self._cur: Event | None = None
+
+    # -- what nodes call -------------------------------------------------
+    async def emit(
+        self,
+        port: str,
+        data: Any,
+        *,
+        parent: Event | Sequence[Event] | None = None,
+        origin_ns: int | None = None,
+    ) -> None:
+        """Send `data` on output `port`.
+
+        The output inherits origin and sequence number from `parent` (the
+        oldest of several). Without a parent it is a new origin, stamped
+        `origin_ns` (capture time) or now.
+        """
+        now = self.now_ns()
+        try:
+            edges = self.out_edges[port]
+        except KeyError:
+            raise GraphValidationError(
+                f"node {self.name!r} emitted on unknown output {port!r}; its outputs are {sorted(self.out_edges)}"
+            ) from None
+        if parent is None:
+            origin = now if origin_ns is None else origin_ns
+            seq = next(self._seq)
+            source = self.name
+            prev = None
+            t_in = origin if origin_ns is not None else now
+        else:
+            if type(parent) is not Event:
+                parent = oldest(parent)  # type: ignore[arg-type]
+            origin, seq, source, prev = parent.origin_ns, parent.seq, parent.source, parent.hop  # type: ignore[union-attr]
+            t_in = self._t_in
+        hop = Hop(self.name, t_in, now, prev)
+        self.stats.events_out += 1
+        budgets = self.out_budgets.get(port)
+        if budgets:
+            for b in budgets:
+                if b.src_node == source and b.kind is EventKind.DATA:
+                    b.record(now - origin)
+        for ch, dst_port in edges:
+            await ch.put(Event(data, origin, seq, source, dst_port, hop), now)
+
+    def emit_nowait(self, port: str, data: Any, *, parent: Event | None = None, origin_ns: int | None = None) -> None:
+        """Like `emit` but never waits: a full `block` edge counts a drop instead."""
+        now = self.now_ns()
+        edges = self.out_edges[port]
+        if parent is None:
+            origin = now if origin_ns is None else origin_ns
+            seq, source, prev = next(self._seq), self.name, None
+        else:
+            origin, seq, source, prev = parent.origin_ns, parent.seq, parent.source, parent.hop
+        hop = Hop(self.name, self._t_in or now, now, prev)
+        self.stats.events_out += 1
+        for b in self.out_budgets.get(port, ()):
+            if b.src_node == source and b.kind is EventKind.DATA:
+                b.record(now - origin)
+        for ch, dst_port in edges:
+            ch.put_nowait(Event(data, origin, seq, source, dst_port, hop), now)
+
+    async def send_control(self, kind: EventKind, port: str | None = None, *, origin_ns: int | None = None) -> None:
+        """Originate a control event (interrupt, flush, end of stream) on one output or all."""
+        if not kind.is_control:
+            raise ValueError(f"send_control needs a control kind, got {kind!r}")
+        now = self.now_ns()
+        origin = now if origin_ns is None else origin_ns
+        ev = Event(None, origin, next(self._seq), self.name, "", Hop(self.name, now, now, None), kind)
+        await self._send_control_event(ev, port)
+
+    async def forward_control(self, event: Event) -> None:
+        """Pass a control event on to every output (what `Node.on_control` does by default)."""
+        now = self.now_ns()
+        ev = event._replace(hop=Hop(self.name, self._t_in, now, event.hop))
+        await self._send_control_event(ev, None)
+
+    async def _send_control_event(self, ev: Event, port: str | None) -> None:
+        now = self.now_ns()
+        ports = [port] if port is not None else list(self.out_edges)
+        for p in ports:
+            for b in self.out_budgets.get(p, ()):
+                if b.kind is ev.kind and b.src_node == ev.source:
+                    b.record(now - ev.origin_ns)
+            for ch, dst_port in self.out_edges[p]:
+                await ch.put(ev._replace(port=dst_port), now)
+
+    def drop_pending(self) -> int:
+        """Drop all queued input data (not control); returns how many were dropped."""
+        return self.inbox.clear_data()
+
+    def time_left_ns(self, event: Event | None = None) -> int | None:
+        """Time left on the tightest budget `event` is under, after the predicted cost downstream; None if none."""
+        ev = event if event is not None else self._cur
+        now = self.now_ns()
+        left: float | None = None
+        if ev is not None:
+            for b, downstream in self.through_budgets:
+                if b.src_node != ev.source or b.kind is not EventKind.DATA:
+                    continue
+                rest = b.ns - (now - ev.origin_ns) - sum(d._expected_cost_ns() for d in downstream)
+                left = rest if left is None else min(left, rest)
+        if self.node_budget_ns is not None:
+            left = self.node_budget_ns if left is None else min(left, self.node_budget_ns)
+        return None if left is None else int(left)
+
+    def downstream_latency_ns(self, port: str) -> int:
+        """Expected time from leaving `port` to the end of the longest budgeted path it feeds (0 if none).
+
+        This is what PVT++-style predictors need: the age their output will have when it is used.
+        """
+        targets = {ch.name.split(".", 1)[0] for ch, _ in self.out_edges.get(port, ())}
+        best = 0.0
+        for _b, downstream in self.through_budgets:
+            if targets & {d.name for d in downstream}:
+                best = max(best, sum(d._expected_latency_ns() for d in downstream))
+        return int(best)
+
+    def _expected_cost_ns(self) -> float:
+        st = self.stats.service
+        return st.sum_ns / st.count if st.count else 0.0
+
+    def _expected_latency_ns(self) -> float:
+        qw = self.stats.queue_wait
+        return self._expected_cost_ns() + (qw.sum_ns / qw.count if qw.count else 0.0)
+
+    # -- the default loop ------------------------------------------------
+    async def serve(self, node: Node) -> None:
+        """Pull events and hand them to `node.process` until every input has ended."""
+        inbox = self.inbox
+        now_ns = self.now_ns
+        stats = self.stats
+        service = stats.service
+        qwait = stats.queue_wait
+        modes = node.modes
+        process = node.process
+        in_budgets = self.in_budgets
+        n_inputs = len(node.inputs)
+        while True:
+            item = inbox.get_nowait()
+            if item is None:
+                item = await inbox.get()
+            enq_ns, ev = item
+            t_in = now_ns()
+            self._t_in = t_in
+            if ev.kind:
+                self.stats.control_latency.add(t_in - ev.origin_ns)
+                self._record_in_budgets(ev, t_in)
+                if self.trace is not None:
+                    self.trace.instant(self.name, ev.kind.name.lower(), t_in, ev.seq)
+                if ev.kind is EventKind.EOS:
+                    self._eos_ports.add(ev.port)
+                    await node.on_eos(ev.port, self)
+                    if len(self._eos_ports) >= n_inputs:
+                        await self.forward_control(ev)
+                        return
+                else:
+                    await node.on_control(ev, self)
+                continue
+            qwait.add(t_in - enq_ns)
+            stats.events_in += 1
+            if in_budgets:
+                self._record_in_budgets(ev, t_in)
+            if modes:
+                mode = pick_mode(modes, self.time_left_ns(ev), self.cost)
+                self.mode = mode
+                stats.mode_counts[mode.name] = stats.mode_counts.get(mode.name, 0) + 1
+            self._cur = ev
+            self.busy = True
+            try:
+                await process(ev, self)
+            finally:
+                self.busy = False
+            t_out = now_ns()
+            dt = t_out - t_in
+            service.add(dt)
+            if modes:
+                self.cost.observe(self.mode.name, dt)  # type: ignore[union-attr]
+            if self.node_budget_ns is not None and dt > self.node_budget_ns:
+                stats.budget_misses += 1
+            if self.trace is not None:
+                self.trace.complete(self.name, ev.port, t_in, dt, ev.seq, self.mode.name if modes else None)
+
+    def _record_in_budgets(self, ev: Event, t_in: int) -> None:
+        for b in self.in_budgets.get(ev.port, ()):
+            if b.src_node == ev.source and b.kind is ev.kind:
+                b.record(t_in - ev.origin_ns)
+
+    async def close_outputs(self) -> None:
+        """Send end-of-stream on every output (after a source's `run` returns)."""
+        await self.send_control(EventKind.EOS)
+
+    def __repr__(self) -> str:
+        return f"<NodeContext {self.graph_name}/{self.name}>"
+
+
+async def run_node(ctx: NodeContext) -> None:
+    """Drive one node: setup was done by the graph; run its loop, restarting per its policy."""
+    from liveloop.graph.errors import NodeFailed
+    from liveloop.graph.node import OnError
+
+    node = ctx.node
+    policy = node.restart
+    restarts = 0
+    backoff_s = policy.backoff_ms / 1e3
+    while True:
+        try:
+            await node.run(ctx)
+            if not node.inputs:  # a source finished: end of stream downstream
+                await ctx.close_outputs()
+            return
+        except asyncio.CancelledError:
+            raise
+        except GraphValidationError as exc:
+            raise NodeFailed(ctx.name, str(exc)) from exc
+        except Exception as exc:
+            ctx.stats.errors += 1
+            ctx.busy = False
+            if policy.on_error is OnError.RESTART and restarts < policy.max_restarts:
+                restarts += 1
+                ctx.stats.restarts += 1
+                log.warning(
+                    "node %r raised %s: %s; restart %d/%d in %.0f ms",
+                    ctx.name,
+                    type(exc).__name__,
+                    exc,
+                    restarts,
+                    policy.max_restarts,
+                    backoff_s * 1e3,
+                )
+                await ctx.clock.sleep(backoff_s)
+                backoff_s *= policy.backoff_factor
+                continue
+            raise NodeFailed(ctx.name, f"{type(exc).__name__}: {exc}") from exc
