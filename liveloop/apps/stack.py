@@ -1,0 +1,33 @@
+"""Assemble the process-wide agent stack from whatever speech packages are installed.
+
+ASR (liveloop.asr) and TTS (liveloop.tts) load their models once per process;
+a part that cannot load is left out with a note saying why, and the agent runs
+with the rest (typed text always reaches the responder).
+"""
+
+from __future__ import annotations
+
+from liveloop.apps.voice import AgentStack
+
+
+def load_stack(*, asr: bool = True, tts: bool = True) -> AgentStack:
+    stack = AgentStack()
+    if asr:
+        try:
+            from liveloop.apps.speech import recognizer_factory
+
+            stack.recognizer = recognizer_factory()
+        except Exception as exc:
+            stack.notes["asr"] = f"speech recognition unavailable: {exc}"
+    else:
+        stack.notes["asr"] = "disabled (--no-asr)"
+    if tts:
+        try:
+            from liveloop.apps.speech import speaker_factory
+
+            stack.speaker = speaker_factory()
+        except Exception as exc:
+            stack.notes["tts"] = f"speech synthesis unavailable: {exc}"
+    else:
+        stack.notes["tts"] = "disabled (--no-tts)"
+    return stack

@@ -1,0 +1,285 @@
+"""The voice agent session behind `liveloop serve`: one per connected client.
+
+    transport (WebRTC or /ws)
+      ├─ on_audio(PcmFrame 16 kHz) ─► recognizer (VAD + streaming ASR) ─► transcript events
+      │                                        └─ end of utterance ─► responder ─► tokens ─► speaker (TTS)
+      ├─ on_message({"type": "text"})  ───────────────────────────────┘   (typed input, same path)
+      ├─ on_video(frame) ─► latest-wins slot ─► vision (when present) ─► tracks ─► responder, client
+      └◄─ send_event(json), push_speech(pcm), mark(caption), flush_speech() ◄─ speaker
+
+The session is transport-agnostic: a `Transport` sends events and speech. The
+speech stack (recognizer, speaker, vision) comes from a process-wide
+`AgentStack` (models are shared per process); any part may be absent, and the
+session then says so in its hello event (``capabilities``) and keeps working
+with what there is: typed text always reaches the responder.
+
+Every task of the session lives in the TaskGroup of `run()`; every queue is
+bounded with a named policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from liveloop.agent.responder import ResponderConfig, ResponderCore
+from liveloop.apps.stats import BudgetBoard
+from liveloop.graph.clock import NS_PER_MS, Clock, MonotonicClock
+from liveloop.rtc.audio import PcmFrame
+
+log = logging.getLogger(__name__)
+WS_API_VERSION = 1
+_session_ids = itertools.count(1)
+
+
+class Transport(Protocol):
+    """What a session needs from its client connection."""
+
+    def send_event(self, event: dict[str, Any]) -> None: ...
+
+    def push_speech(self, samples: np.ndarray, rate_hz: int) -> None: ...
+
+    def mark(self, payload: dict[str, Any]) -> None: ...
+
+    def flush_speech(self) -> int: ...
+
+
+class TranscriptKind(enum.Enum):
+    PARTIAL = "partial"
+    COMMITTED = "committed"
+    SPEECH_START = "speech_start"
+    END_OF_UTTERANCE = "end_of_utterance"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptEvent:
+    kind: TranscriptKind
+    text: str = ""
+    at_ns: int = 0  # capture time of the audio it is about (end of speech for END_OF_UTTERANCE)
+
+
+class Recognizer(Protocol):
+    """One session's speech recognition (VAD + streaming ASR); blocking calls run in a thread."""
+
+    def feed(self, frame: PcmFrame) -> list[TranscriptEvent]: ...
+
+
+class Speaker(Protocol):
+    """Streaming TTS: text tokens in, (samples float32, rate) chunks and caption marks out."""
+
+    def stream(self, tokens: AsyncIterator[str]) -> AsyncIterator[tuple[np.ndarray, int] | dict[str, Any]]: ...
+
+
+@dataclass(slots=True)
+class AgentStack:
+    """Process-wide factories for the parts of the agent; None where a part is not available."""
+
+    recognizer: Callable[[], Recognizer] | None = None
+    speaker: Callable[[], Speaker] | None = None
+    responder: ResponderConfig = field(default_factory=ResponderConfig)
+    notes: dict[str, str] = field(default_factory=dict)  # why a part is missing
+
+    def capabilities(self) -> dict[str, bool]:
+        return {"asr": self.recognizer is not None, "tts": self.speaker is not None, "vision": False}
+
+
+AUDIO_QUEUE = 100  # 2 s of 20 ms frames, drop-oldest: a stalled recognizer must not grow memory
+TURN_QUEUE = 4  # committed utterances waiting for the responder, drop-oldest
+
+
+class VoiceSession:
+    """The agent for one client. Feed it with the `on_*` methods; `run()` until the client leaves."""
+
+    def __init__(
+        self, transport: Transport, stack: AgentStack, board: BudgetBoard, *, clock: Clock | None = None
+    ) -> None:
+        self.id = next(_session_ids)
+        self.transport = transport
+        self.stack = stack
+        self.board = board
+        self.clock = clock or MonotonicClock()
+        self.responder = ResponderCore(stack.responder)
+        self.recognizer = stack.recognizer() if stack.recognizer else None
+        self.speaker = stack.speaker() if stack.speaker else None
+        self._audio: deque[PcmFrame] = deque(maxlen=AUDIO_QUEUE)
+        self._turns: deque[tuple[str, int]] = deque(maxlen=TURN_QUEUE)
+        self._wake_audio = asyncio.Event()
+        self._wake_turns = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.audio_dropped = 0
+        self.turns_dropped = 0
+        self.turn = 0
+        self._speech_end_ns: int | None = None  # end of the user speech the pending reply answers
+        self._first_audio_pending = False
+        self._speaking_turn: int | None = None
+
+    # -- input from the transport (sync, never blocks) ----------------------
+    def on_audio(self, frame: PcmFrame) -> None:
+        if len(self._audio) == self._audio.maxlen:
+            self.audio_dropped += 1
+        self._audio.append(frame)
+        self._wake_audio.set()
+
+    def on_video(self, frame: Any, capture_ns: int) -> None:
+        pass  # vision attaches here when liveloop.vision lands
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "text":
+            text = message.get("text")
+            if not isinstance(text, str) or not text.strip():
+                self.transport.send_event(error_event("bad_text", "'text' must be a non-empty string"))
+                return
+            self.commit_utterance(text, self.clock.now_ns())
+        elif kind == "interrupt":
+            self.barge_in(self.clock.now_ns())
+        elif kind == "ping":
+            self.transport.send_event({"type": "pong", "t": message.get("t")})
+        elif kind == "tracks":  # client-side or external tracks
+            self.responder.feed_tracks(message.get("tracks") or [], self.clock.now_ns())
+        else:
+            self.transport.send_event(error_event("unknown_type", f"unknown message type {kind!r}"))
+
+    def commit_utterance(self, text: str, end_ns: int) -> None:
+        if len(self._turns) == self._turns.maxlen:
+            self.turns_dropped += 1
+        self._turns.append((text, end_ns))
+        self._wake_turns.set()
+
+    def barge_in(self, at_ns: int) -> None:
+        """The user started speaking: stop the agent's audio now."""
+        if self._speaking_turn is None:
+            return
+        dropped = self.transport.flush_speech()
+        now = self.clock.now_ns()
+        self.board.feed("barge_in", max(0.0, (now - at_ns) / NS_PER_MS))
+        self.transport.send_event(
+            {"type": "audio.flush", "reason": "barge_in", "turn": self._speaking_turn, "dropped_samples": dropped}
+        )
+        self._speaking_turn = None
+
+    def on_first_audio_sent(self, sent_ns: int) -> None:
+        """The transport's egress reports the first sample of an utterance leaving the server."""
+        if self._first_audio_pending and self._speech_end_ns is not None:
+            latency_ms = (sent_ns - self._speech_end_ns) / NS_PER_MS
+            self.board.feed("voice_to_voice", max(0.0, latency_ms))
+            self.transport.send_event({"type": "audio.start", "turn": self.turn, "voice_to_voice_ms": latency_ms})
+            self._first_audio_pending = False
+
+    def hello(self) -> dict[str, Any]:
+        return {
+            "type": "hello",
+            "version": WS_API_VERSION,
+            "session": self.id,
+            "capabilities": self.stack.capabilities(),
+            "notes": dict(self.stack.notes),
+            "budgets": self.board.to_json()["budgets"],
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- life -----------------------------------------------------------------
+    async def run(self) -> None:
+        self.transport.send_event(self.hello())
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._listen(), name=f"session{self.id}.listen")
+            tg.create_task(self._reply_loop(), name=f"session{self.id}.reply")
+            tg.create_task(self._stats_loop(), name=f"session{self.id}.stats")
+            await self._stop.wait()
+            raise _SessionOver
+
+    async def run_until_stopped(self) -> None:
+        try:
+            await self.run()
+        except* _SessionOver:
+            pass
+
+    async def _listen(self) -> None:
+        while True:
+            await self._wake_audio.wait()
+            self._wake_audio.clear()
+            while self._audio:
+                frame = self._audio.popleft()
+                if self.recognizer is None:
+                    continue
+                events = await asyncio.to_thread(self.recognizer.feed, frame)
+                for ev in events:
+                    self._on_transcript(ev)
+
+    def _on_transcript(self, ev: TranscriptEvent) -> None:
+        if ev.kind is TranscriptKind.SPEECH_START:
+            self.barge_in(ev.at_ns)
+        elif ev.kind is TranscriptKind.PARTIAL:
+            self.transport.send_event({"type": "transcript", "final": False, "text": ev.text})
+        elif ev.kind is TranscriptKind.COMMITTED:
+            self.transport.send_event({"type": "transcript", "final": True, "text": ev.text})
+        elif ev.kind is TranscriptKind.END_OF_UTTERANCE:
+            self.transport.send_event({"type": "utterance.end", "text": ev.text})
+            if ev.text.strip():
+                self.commit_utterance(ev.text, ev.at_ns)
+
+    async def _reply_loop(self) -> None:
+        while True:
+            await self._wake_turns.wait()
+            self._wake_turns.clear()
+            while self._turns:
+                text, end_ns = self._turns.popleft()
+                await self._reply(text, end_ns)
+
+    async def _reply(self, text: str, end_ns: int) -> None:
+        self.turn += 1
+        turn = self.turn
+        reply = self.responder.feed(text, self.clock.now_ns())
+        self._speech_end_ns = end_ns
+        self._first_audio_pending = True
+        for token in reply.tokens:
+            self.transport.send_event({"type": "agent.token", "turn": turn, "text": token})
+        self.transport.send_event(
+            {
+                "type": "agent.reply",
+                "turn": turn,
+                "text": reply.text,
+                "intent": reply.intent,
+                "goal": reply.goal.to_json() if reply.goal else None,
+            }
+        )
+        if self.speaker is None:
+            for token in reply.tokens:
+                self.transport.send_event({"type": "caption", "turn": turn, "text": token})
+            return
+        self._speaking_turn = turn
+
+        async def tokens() -> AsyncIterator[str]:
+            for token in reply.tokens:
+                yield token
+
+        async for item in self.speaker.stream(tokens()):
+            if self._speaking_turn != turn:  # barge-in
+                break
+            if isinstance(item, dict):
+                self.transport.mark({"type": "caption", "turn": turn, **item})
+            else:
+                samples, rate = item
+                self.transport.push_speech(samples, rate)
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await self.clock.sleep(1.0)
+            self.transport.send_event(self.board.to_json())
+
+
+class _SessionOver(Exception):
+    """Raised inside the session's TaskGroup to end it (cancels the other tasks)."""
+
+
+def error_event(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}

@@ -1,0 +1,35 @@
+"""`liveloop serve`: the voice agent with its browser client and WebSocket API."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the voice agent: browser client, WebRTC, /ws API, /metrics")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; beyond it a token is required)"
+    )
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    p.add_argument(
+        "--token", default=None, help="bearer token (default: LIVELOOP_TOKEN, generated when binding beyond localhost)"
+    )
+    p.add_argument("--no-asr", action="store_true", help="do not load speech recognition")
+    p.add_argument("--no-tts", action="store_true", help="do not load speech synthesis")
+    p.add_argument("--log-level", default="WARNING")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import logging
+    import os
+
+    from liveloop.web.server import serve
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = args.token or os.environ.get("LIVELOOP_TOKEN") or None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.host, args.port, token=token, asr=not args.no_asr, tts=not args.no_tts))
+    return 0

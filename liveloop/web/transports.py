@@ -1,0 +1,110 @@
+"""Adapters that let a `VoiceSession` speak over WebRTC or over the `/ws` WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from liveloop.rtc.audio import ASR_RATE_HZ, RTC_RATE_HZ, Chunk, Resampler
+from liveloop.rtc.session import RtcSession
+from liveloop.web.ws_codec import encode_audio, encode_event
+
+WS_OUT_QUEUE = 512  # outbound frames per WebSocket client (events + 20 ms audio chunks), drop-oldest
+
+
+class RtcTransport:
+    """`Transport` over a peer connection: events on the data channel, speech on the paced track."""
+
+    def __init__(self) -> None:
+        self.rtc: RtcSession | None = None
+        self.session: Any = None  # the VoiceSession, bound after both exist
+        self._resampler = Resampler(RTC_RATE_HZ)
+
+    def bind(self, rtc: RtcSession, session: Any) -> None:
+        self.rtc, self.session = rtc, session
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        assert self.rtc is not None
+        self.rtc.send_event(event)
+
+    def push_speech(self, samples: np.ndarray, rate_hz: int) -> None:
+        assert self.rtc is not None
+        self.rtc.speech.push(self._resampler.feed(samples, rate_hz))
+
+    def mark(self, payload: dict[str, Any]) -> None:
+        assert self.rtc is not None
+        self.rtc.speech.mark(payload)
+
+    def flush_speech(self) -> int:
+        assert self.rtc is not None
+        return self.rtc.speech.flush()
+
+    def on_chunk(self, chunk: Chunk, sent_ns: int) -> None:
+        """Called by the paced track for each 20 ms frame that carries speech or marks."""
+        if chunk.utterance_started and self.session is not None:
+            self.session.on_first_audio_sent(sent_ns)
+        for payload in chunk.marks:
+            self.send_event(payload)
+
+
+class WsTransport:
+    """`Transport` over a WebSocket: JSON events and binary 16 kHz int16 speech, one bounded queue.
+
+    Speech and caption marks share the queue, so a caption is written right after the audio it
+    belongs to. Overflow policy: drop-oldest (a client that stops reading loses old frames, the
+    server never grows memory); drops are counted.
+    """
+
+    def __init__(self, *, now_ns: Any) -> None:
+        self._out: deque[str | bytes] = deque(maxlen=WS_OUT_QUEUE)
+        self._wake = asyncio.Event()
+        self._resampler = Resampler(ASR_RATE_HZ)
+        self._now_ns = now_ns
+        self.session: Any = None
+        self.dropped = 0
+        self._utterance_open = False
+
+    def _put(self, item: str | bytes) -> None:
+        if len(self._out) == self._out.maxlen:
+            self.dropped += 1
+        self._out.append(item)
+        self._wake.set()
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        self._put(encode_event(event))
+
+    def push_speech(self, samples: np.ndarray, rate_hz: int) -> None:
+        pcm = self._resampler.feed(samples, rate_hz)
+        if len(pcm):
+            self._put(encode_audio(pcm))
+
+    def mark(self, payload: dict[str, Any]) -> None:
+        self._put(encode_event(payload))
+
+    def flush_speech(self) -> int:
+        dropped = 0
+        kept: deque[str | bytes] = deque(maxlen=WS_OUT_QUEUE)
+        for item in self._out:
+            if isinstance(item, bytes):
+                dropped += len(item) // 2
+            else:
+                kept.append(item)
+        self._out = kept
+        self._utterance_open = False
+        return dropped
+
+    async def next_frame(self) -> str | bytes:
+        while not self._out:
+            self._wake.clear()
+            await self._wake.wait()
+        item = self._out.popleft()
+        if isinstance(item, bytes):
+            if not self._utterance_open and self.session is not None:
+                self.session.on_first_audio_sent(self._now_ns())
+            self._utterance_open = True
+        elif item.startswith('{"type":"agent.reply"'):
+            self._utterance_open = False
+        return item
