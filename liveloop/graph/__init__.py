@@ -21,7 +21,7 @@ from liveloop.graph.event import Event, EventKind, Hop, oldest
 from liveloop.graph.graph import Edge, Graph
 from liveloop.graph.metrics import LatencyStats, prometheus_text
 from liveloop.graph.node import Input, Mode, Node, OnError, Output, RestartPolicy
-from liveloop.graph.nodes import Collect, Inlet, Map, Outlet
+from liveloop.graph.nodes import Collect, Inlet, Map, Outlet, Subgraph
 from liveloop.graph.report import RunReport
 from liveloop.graph.runtime import NodeContext
 
@@ -61,6 +61,7 @@ __all__ = [
     "Policy",
     "RestartPolicy",
     "RunReport",
+    "Subgraph",
     "VirtualClock",
     "oldest",
     "parse_policy",

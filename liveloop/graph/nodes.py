@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -31,13 +32,20 @@ class Inlet(Node):
         self._buf = Channel(f"{self.name}.<outside>", policy or Block(64), self._inbox)
         self._ctx: NodeContext | None = None
         self._ready = asyncio.Event()
+        self._seq = itertools.count()
 
     async def put(self, data: Any, *, origin_ns: int | None = None) -> None:
         """Hand `data` to the graph (waits when the buffer is full under `block`)."""
         await self._ready.wait()
         assert self._ctx is not None
         now = self._ctx.now_ns()
-        await self._buf.put(Event(data, now if origin_ns is None else origin_ns, 0, self.name), now)
+        await self._buf.put(Event(data, now if origin_ns is None else origin_ns, next(self._seq), self.name), now)
+
+    async def put_event(self, event: Event) -> None:
+        """Forward an event from another graph, keeping its origin, sequence number and source."""
+        await self._ready.wait()
+        assert self._ctx is not None
+        await self._buf.put(event, self._ctx.now_ns())
 
     async def control(self, kind: EventKind) -> None:
         await self._ready.wait()
@@ -60,7 +68,7 @@ class Inlet(Node):
                 await ctx.send_control(ev.kind, origin_ns=ev.origin_ns)
                 continue
             ctx._t_in = ctx.now_ns()
-            await ctx.emit("out", ev.data, origin_ns=ev.origin_ns)
+            await ctx.emit("out", ev.data, parent=ev)
 
 
 class Outlet(Node):
@@ -116,9 +124,13 @@ class Map(Node):
 
 
 class Collect(Node):
-    """A sink that keeps every event it receives (bounded by `limit`; the oldest are dropped)."""
+    """A sink that keeps every event it receives (bounded by `limit`; the oldest are dropped).
+
+    It records control events too and never drops queued data on interrupt: it is a recorder.
+    """
 
     inp = Input(object, Block(1024))
+    drop_on_interrupt = False
 
     def __init__(self, name: str | None = None, *, limit: int = 100_000) -> None:
         super().__init__(name)
@@ -138,3 +150,76 @@ class Collect(Node):
     @property
     def data(self) -> list[Any]:
         return [e.data for e in self.events]
+
+
+class _Bridge(Node):
+    """Inside a subgraph: hands what reaches an exported output to the outer graph."""
+
+    inp = Input(object, Block(64))
+
+    def __init__(self, name: str, outer_port: str) -> None:
+        super().__init__(name)
+        self.outer_port = outer_port
+        self.outer: NodeContext | None = None
+
+    async def process(self, event: Event, ctx: NodeContext) -> None:
+        assert self.outer is not None
+        self.outer._t_in = ctx.now_ns()
+        await self.outer.emit(self.outer_port, event.data, parent=event)
+
+    async def on_control(self, event: Event, ctx: NodeContext) -> None:
+        assert self.outer is not None
+        await self.outer.forward_control(event)
+
+
+class Subgraph(Node):
+    """A graph used as one node: `inputs` maps outer input names to inner 'node.port' inputs,
+    `outputs` maps outer output names to inner 'node.port' outputs.
+
+    Events keep their origin across the boundary, so budgets measured outside
+    include the time spent inside. The inner graph runs on the outer clock.
+    """
+
+    def __init__(self, graph: Any, *, inputs: dict[str, str], outputs: dict[str, str], name: str | None = None) -> None:
+        super().__init__(name or graph.name)
+        from liveloop.graph.graph import split_endpoint
+
+        self.graph = graph
+        self.inputs = {}
+        self.outputs = {}
+        self._inlets: dict[str, Inlet] = {}
+        self._bridges: list[_Bridge] = []
+        for outer, inner in inputs.items():
+            n, p = split_endpoint(inner)
+            port = graph.nodes[n].inputs[p]
+            self.inputs[outer] = port
+            inlet = Inlet(f"<in:{outer}>", policy=Block(port.policy.maxsize), type_=port.type)
+            graph.add(inlet)
+            graph.connect(f"{inlet.name}.out", inner)
+            self._inlets[outer] = inlet
+        for outer, inner in outputs.items():
+            n, p = split_endpoint(inner)
+            self.outputs[outer] = graph.nodes[n].outputs[p]
+            bridge = _Bridge(f"<out:{outer}>", outer)
+            graph.add(bridge)
+            graph.connect(inner, f"{bridge.name}.inp")
+            self._bridges.append(bridge)
+
+    async def run(self, ctx: NodeContext) -> None:
+        self.graph.clock = ctx.clock
+        for b in self._bridges:
+            b.outer = ctx
+        async with asyncio.TaskGroup() as tg:
+            inner = tg.create_task(self.graph.run(), name=f"subgraph:{self.name}")
+            pending = set(self._inlets)
+            while pending:
+                _, ev = await ctx.inbox.get()
+                inlet = self._inlets[ev.port]
+                if ev.kind is EventKind.EOS:
+                    pending.discard(ev.port)
+                    await inlet.close()
+                elif ev.kind:
+                    await inlet.control(ev.kind)
+                else:
+                    await inlet.put_event(ev)
+            await inner

@@ -53,6 +53,7 @@ class NodeContext:
         self.trace: TraceRecorder | None = None
         self.channels: dict[str, Channel] = {}
         self._eos_ports: set[str] = set()
+        self.eos_sent = False
         self._seq = itertools.count()
         self._t_in = 0
         self._cur: Event | None = None
@@ -135,6 +136,8 @@ class NodeContext:
     async def _send_control_event(self, ev: Event, port: str | None) -> None:
         now = self.now_ns()
         ports = [port] if port is not None else list(self.out_edges)
+        if ev.kind is EventKind.EOS and port is None:
+            self.eos_sent = True
         for p in ports:
             for b in self.out_budgets.get(p, ()):
                 if b.kind is ev.kind and b.src_node == ev.source:
@@ -263,7 +266,7 @@ async def run_node(ctx: NodeContext) -> None:
     while True:
         try:
             await node.run(ctx)
-            if not node.inputs:  # a source finished: end of stream downstream
+            if not ctx.eos_sent:  # the node finished: end of stream downstream
                 await ctx.close_outputs()
             return
         except asyncio.CancelledError:
