@@ -1,0 +1,142 @@
+"""Motion features with relative-motion normalisation (PVT++) and the learned predictor's forward pass.
+
+The predictor sees a track's recent centres, observed at irregular times (a
+latest-wins edge skips frames the tracker cannot keep up with)::
+
+    observed:   ·   ·  ·      ·   ·  ·   ·       (t_i, cx_i, cy_i, w_i, h_i)
+    grid:       |   |   |   |   |   |   |   |     t_ref - j * GRID_DT_S, j = HISTORY-1 … 0
+                                              ↑ t_ref = time of the latest observation
+
+Relative-motion normalisation: each grid position is taken relative to the
+latest one and divided by the object's size ``s = sqrt(w h)`` (so a near, big
+face moving 30 px and a far, small one moving 10 px look alike), and grid
+points before the first observation are masked. The model answers "where is the
+centre τ seconds after t_ref" as a displacement in units of s, plus a standard
+deviation; it is queried for many τ at once (the latency-compensated box and
+the 10 points of a 1 s trajectory).
+
+The network is residual over a least-squares constant-velocity guess::
+
+    d(τ) = v_ls τ + τ · MLP([history, mask, τ])[:2]       σ(τ) = softplus(MLP(...)[2]) · (τ + TAU0_S)
+
+Inference is plain NumPy (a few small matrix products; no torch at run time);
+`liveloop.vision.train` trains it with torch and writes the ``.npz`` weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from liveloop.vision.types import ModelMissing
+
+GRID_DT_S = 0.05  # history grid step: 20 Hz
+HISTORY = 16  # grid points: 0.75 s of history
+LS_POINTS = 5  # grid points in the least-squares velocity (0.2 s)
+TAU0_S = 0.05  # σ grows as (τ + TAU0_S): even τ = 0 is uncertain
+N_FEATURES = 2 * (HISTORY - 1) + (HISTORY - 1) + 1  # relative xy, mask, τ
+DEFAULT_WEIGHTS = Path(__file__).with_name("predictor_mlp.npz")
+
+# Least-squares slope weights over the last LS_POINTS grid times (t = -j * GRID_DT_S, j = LS_POINTS-1 … 0).
+_T_LS = -np.arange(LS_POINTS)[::-1] * GRID_DT_S
+_W_LS = (_T_LS - _T_LS.mean()) / np.sum((_T_LS - _T_LS.mean()) ** 2)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class HistoryFeatures:
+    """One track's normalised history (see module docstring)."""
+
+    x: np.ndarray  # (N_FEATURES - 1,) relative xy (2*(H-1)) then mask (H-1)
+    scale_px: float  # s = sqrt(w h) of the latest box
+    v_ls: np.ndarray  # (2,) least-squares velocity, box sizes per second
+    origin: np.ndarray  # (2,) latest centre, px
+
+
+def history_features(hist: np.ndarray) -> HistoryFeatures:
+    """Normalised features from observations ``(n, 5)`` = ``[t_s, cx, cy, w, h]``, time-ascending, n ≥ 1."""
+    hist = np.asarray(hist, dtype=np.float64)
+    if hist.ndim != 2 or hist.shape[1] != 5 or len(hist) == 0:
+        raise ValueError(f"history must be (n >= 1, 5) [t, cx, cy, w, h], got shape {hist.shape}")
+    t = hist[:, 0]
+    t_ref = t[-1]
+    origin = hist[-1, 1:3]
+    scale = float(np.sqrt(max(hist[-1, 3], 1.0) * max(hist[-1, 4], 1.0)))
+    grid = t_ref - np.arange(HISTORY)[::-1] * GRID_DT_S  # (H,) ascending, last = t_ref
+    if len(hist) == 1:
+        xy = np.repeat(origin[None, :], HISTORY, axis=0)
+    else:
+        xy = np.stack([np.interp(grid, t, hist[:, 1]), np.interp(grid, t, hist[:, 2])], axis=1)  # (H, 2)
+    mask = (grid >= t[0] - 1e-9).astype(np.float64)  # (H,)
+    rel = (xy - origin) / scale  # (H, 2); rel[-1] == 0
+    # least-squares velocity over the last LS_POINTS valid grid points (masked points hold the first value)
+    v_ls = _W_LS @ rel[-LS_POINTS:] if mask[-LS_POINTS:].all() else _fallback_velocity(hist, scale)
+    x = np.concatenate([rel[:-1].reshape(-1), mask[:-1]])
+    return HistoryFeatures(x, scale, np.asarray(v_ls, dtype=np.float64), origin.copy())
+
+
+def _fallback_velocity(hist: np.ndarray, scale: float) -> np.ndarray:
+    if len(hist) < 2 or hist[-1, 0] - hist[0, 0] <= 0:
+        return np.zeros(2)
+    dt = hist[-1, 0] - hist[0, 0]
+    return (hist[-1, 1:3] - hist[0, 1:3]) / dt / scale
+
+
+def feature_rows(feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The model's input rows for every (track, τ) pair: X (N*T, N_FEATURES) and the CV part (N*T, 2)."""
+    taus = np.asarray(taus_s, dtype=np.float64).reshape(len(feats), -1)  # (N, T)
+    n, n_tau = taus.shape
+    base = np.stack([f.x for f in feats])  # (N, F-1)
+    X = np.concatenate([np.repeat(base, n_tau, axis=0), taus.reshape(-1, 1)], axis=1)  # (N*T, F)
+    v = np.stack([f.v_ls for f in feats])  # (N, 2)
+    cv = (v[:, None, :] * taus[:, :, None]).reshape(-1, 2)  # (N*T, 2)
+    return X, cv
+
+
+class MotionMLP:
+    """The learned predictor's forward pass in NumPy (weights from `liveloop.vision.train`)."""
+
+    def __init__(self, path: Path | str = DEFAULT_WEIGHTS) -> None:
+        path = Path(path)
+        if not path.exists():
+            raise ModelMissing(f"predictor weights {path} not found; make them with `liveloop vision train-predictor`")
+        with np.load(path) as z:
+            self.layers = [(z[f"w{i}"].astype(np.float64), z[f"b{i}"].astype(np.float64)) for i in range(3)]
+            self.in_mean = z["in_mean"].astype(np.float64)
+            self.in_std = z["in_std"].astype(np.float64)
+            self.meta = {k: z[k].tolist() for k in z.files if k.startswith("meta_")}
+        if self.layers[0][0].shape[0] != N_FEATURES:
+            raise ModelMissing(
+                f"predictor weights {path} expect {self.layers[0][0].shape[0]} features, this code makes "
+                f"{N_FEATURES}: retrain with `liveloop vision train-predictor`"
+            )
+        self.path = path
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        """(N, N_FEATURES) → (N, 3): residual velocity (2) and σ pre-activation (1)."""
+        h = (X - self.in_mean) / self.in_std
+        (w0, b0), (w1, b1), (w2, b2) = self.layers
+        h = np.maximum(h @ w0 + b0, 0.0)
+        h = np.maximum(h @ w1 + b1, 0.0)
+        return h @ w2 + b2
+
+    def predict(self, feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centres (N, T, 2) px and σ (N, T) px at horizons `taus_s` (N, T) seconds after each t_ref."""
+        taus = np.asarray(taus_s, dtype=np.float64).reshape(len(feats), -1)
+        if len(feats) == 0:
+            return np.zeros((0, taus.shape[1], 2)), np.zeros((0, taus.shape[1]))
+        X, cv = feature_rows(feats, taus)
+        out = self.raw(X)
+        tau = X[:, -1:]
+        d = cv + tau * out[:, :2]  # (N*T, 2) box sizes
+        sig = _softplus(out[:, 2]) * (tau[:, 0] + TAU0_S)  # (N*T,)
+        scale = np.array([f.scale_px for f in feats])[:, None]  # (N, 1)
+        origin = np.stack([f.origin for f in feats])[:, None, :]  # (N, 1, 2)
+        n, t = taus.shape
+        centres = origin + d.reshape(n, t, 2) * scale[:, :, None]
+        return centres, sig.reshape(n, t) * scale
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x) + 1e-3

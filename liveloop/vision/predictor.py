@@ -1,0 +1,162 @@
+"""Latency-aware prediction (PVT++) and trajectory forecasting, sans-I/O.
+
+A tracker's box describes the frame it came from. By the time a consumer uses
+it (the robot policy, the bitrate allocator, the browser overlay) the object
+has moved. `PredictorCore.feed(tracks, now_ns, latency_ns)` returns each track
+
+- moved to ``valid_at_ns = now_ns + latency_ns`` (the node passes the measured
+  latency from its output to the consumers), i.e. over a horizon
+  ``τ0 = valid_at_ns − captured_ns`` that covers the tracker's own latency too;
+- with a forecast of the centre over `horizon_s` at `rate_hz` after that
+  (VisionTrap's task; 10 points over 1 s by default) and its uncertainty.
+
+Methods (`PredictMethod`):
+
+    NONE     the observed box as is; the forecast holds it still (σ = 0)
+    KALMAN   a constant-velocity Kalman filter per track, extrapolated
+    LEARNED  the MLP of `liveloop.vision.motion` on the relative-motion-normalised
+             history (trained by `liveloop vision train-predictor`)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from liveloop.vision.kalman import BoxKalman, KalmanConfig
+from liveloop.vision.motion import MotionMLP, history_features
+from liveloop.vision.types import Box, Forecast, PredictedTrack, Track
+
+_HISTORY_ROWS = 64  # observations kept per track (≥ 0.75 s at 60 fps)
+
+
+class PredictMethod(enum.Enum):
+    NONE = "none"
+    KALMAN = "kalman"
+    LEARNED = "learned"
+
+
+@dataclass(frozen=True, slots=True)
+class PredictorConfig:
+    method: PredictMethod = PredictMethod.LEARNED
+    horizon_s: float = 1.0
+    rate_hz: float = 10.0
+    forget_after_s: float = 2.0  # drop a track's history when it has not been seen for this long
+    max_tau_s: float = 2.0  # never extrapolate further than this past the observation
+    weights: Path | None = None  # None: the weights shipped in the package
+    kalman: KalmanConfig = field(default_factory=KalmanConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.method, PredictMethod):
+            raise ValueError(f"method must be a PredictMethod, got {self.method!r}")
+        if not self.horizon_s > 0:
+            raise ValueError(f"horizon_s must be > 0, got {self.horizon_s}")
+        if not self.rate_hz > 0:
+            raise ValueError(f"rate_hz must be > 0, got {self.rate_hz}")
+        if not self.forget_after_s > 0:
+            raise ValueError(f"forget_after_s must be > 0, got {self.forget_after_s}")
+        if not self.max_tau_s > self.horizon_s:
+            raise ValueError(f"max_tau_s must be > horizon_s ({self.horizon_s}), got {self.max_tau_s}")
+
+    @property
+    def n_points(self) -> int:
+        return max(1, round(self.horizon_s * self.rate_hz))
+
+
+class _State:
+    __slots__ = ("hist", "kf", "last_ns")
+
+    def __init__(self) -> None:
+        self.hist: deque[tuple[float, float, float, float, float]] = deque(maxlen=_HISTORY_ROWS)
+        self.kf: BoxKalman | None = None
+        self.last_ns = -1
+
+
+class PredictorCore:
+    """Per-track motion memory and the chosen prediction method."""
+
+    def __init__(self, cfg: PredictorConfig | None = None) -> None:
+        self.cfg = cfg or PredictorConfig()
+        self.mlp: MotionMLP | None = None
+        if self.cfg.method is PredictMethod.LEARNED:
+            self.mlp = MotionMLP(self.cfg.weights) if self.cfg.weights else MotionMLP()
+        self._states: dict[int, _State] = {}
+        self._epoch_ns: int | None = None
+        n = self.cfg.n_points
+        self._steps_s = np.arange(1, n + 1) / self.cfg.rate_hz  # (T,) after valid_at
+
+    def reset(self) -> None:
+        self._states.clear()
+        self._epoch_ns = None
+
+    def observe(self, tracks: list[Track]) -> None:
+        """Add the tracks' boxes to their histories (feed() calls this)."""
+        for tr in tracks:
+            if self._epoch_ns is None:
+                self._epoch_ns = tr.captured_ns
+            st = self._states.get(tr.track_id)
+            if st is None:
+                st = self._states[tr.track_id] = _State()
+            if tr.captured_ns <= st.last_ns:
+                continue  # the same frame twice (or out of order): nothing new
+            b = tr.box
+            t_s = (tr.captured_ns - self._epoch_ns) / 1e9
+            if self.cfg.method is PredictMethod.KALMAN:
+                if st.kf is None:
+                    st.kf = BoxKalman(b, self.cfg.kalman)
+                else:
+                    st.kf.predict((tr.captured_ns - st.last_ns) / 1e9)
+                    st.kf.update(b)
+            st.hist.append((t_s, b.cx, b.cy, b.w, b.h))
+            st.last_ns = tr.captured_ns
+
+    def feed(self, tracks: list[Track], now_ns: int, latency_ns: int = 0) -> list[PredictedTrack]:
+        """Predict each track to ``now_ns + latency_ns`` and forecast its trajectory after that."""
+        if latency_ns < 0:
+            raise ValueError(f"latency_ns must be >= 0, got {latency_ns}")
+        self.observe(tracks)
+        self._forget(now_ns)
+        valid_at = now_ns + latency_ns
+        if not tracks:
+            return []
+        tau0 = np.array([min(max(0.0, (valid_at - t.captured_ns) / 1e9), self.cfg.max_tau_s) for t in tracks])
+        taus = np.concatenate([tau0[:, None], tau0[:, None] + self._steps_s[None, :]], axis=1)  # (N, 1 + T)
+        taus = np.minimum(taus, self.cfg.max_tau_s)
+        method = self.cfg.method
+        if method is PredictMethod.LEARNED:
+            assert self.mlp is not None
+            feats = [history_features(np.asarray(self._states[t.track_id].hist)) for t in tracks]
+            xy, sig = self.mlp.predict(feats, taus)  # (N, 1+T, 2), (N, 1+T)
+        elif method is PredictMethod.KALMAN:
+            xy = np.empty((len(tracks), taus.shape[1], 2))
+            sig = np.empty((len(tracks), taus.shape[1]))
+            for i, t in enumerate(tracks):
+                kf = self._states[t.track_id].kf
+                assert kf is not None
+                boxes, s = kf.forecast(taus[i])
+                xy[i] = [(b.cx, b.cy) for b in boxes]
+                sig[i] = s
+        else:
+            xy = np.repeat(np.array([[t.box.cx, t.box.cy] for t in tracks])[:, None, :], taus.shape[1], axis=1)
+            sig = np.zeros(taus.shape)
+        out = []
+        steps_ns = (self._steps_s * 1e9).astype(np.int64)
+        for i, t in enumerate(tracks):
+            box = Box.from_center(float(xy[i, 0, 0]), float(xy[i, 0, 1]), t.box.w, t.box.h)
+            fc = Forecast(t_ns=valid_at + steps_ns, xy=xy[i, 1:].copy(), sigma=sig[i, 1:].copy())
+            out.append(PredictedTrack(t, valid_at, box, float(sig[i, 0]), fc, method.value))
+        return out
+
+    def _forget(self, now_ns: int) -> None:
+        limit = int(self.cfg.forget_after_s * 1e9)
+        stale = [tid for tid, st in self._states.items() if now_ns - st.last_ns > limit]
+        for tid in stale:
+            del self._states[tid]
+
+    @property
+    def tracked_ids(self) -> list[int]:
+        return sorted(self._states)

@@ -1,0 +1,249 @@
+"""Train the learned motion predictor (`liveloop.vision.motion.MotionMLP`).
+
+Data (all made here, nothing downloaded beyond the PyPI asset):
+
+- real: TUD-Stadtmitte pedestrian tracks (`motmetrics` 1.4.0's gt.txt, 25 fps),
+  the ids in `TUD_HELD_OUT_IDS` kept out for `benchmarks/trajectory.py`;
+- synthetic: smooth (constant velocity, gentle acceleration), turning (constant
+  turn rate), zig-zag and stop-and-go motion of boxes of random size, observed
+  at 30 fps with box-relative noise and frames dropped at random (what a
+  latest-wins edge does), so the model sees irregular histories.
+
+Each sample is (history up to t_ref, horizon τ, true displacement at t_ref + τ);
+the loss is the Gaussian negative log-likelihood in box units. Reproduce the
+shipped weights with::
+
+    nice -n 10 liveloop vision train-predictor            # ≈ 1–2 min on one core
+
+(torch with one thread; the seed is fixed). Output: ``liveloop/vision/predictor_mlp.npz``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from liveloop.vision.motion import DEFAULT_WEIGHTS, HISTORY, N_FEATURES, TAU0_S, history_features
+
+TUD_FPS = 25.0
+TUD_HELD_OUT_IDS = (2, 7, 9)
+SYNTH_FPS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    n_synthetic_tracks: int = 3000
+    samples_per_track: int = 24
+    tud_repeats: int = 20  # TUD samples are drawn this many times (with random drops/flips) per frame
+    epochs: int = 30
+    batch: int = 512
+    lr: float = 2e-3
+    hidden: int = 96
+    seed: int = 0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("n_synthetic_tracks", "samples_per_track", "epochs", "batch", "hidden", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+
+
+# ----------------------------------------------------------------------------- data
+def load_tud_tracks(path: Path | None = None) -> dict[int, np.ndarray]:
+    """TUD-Stadtmitte tracks: id → (n, 5) [t_s, cx, cy, w, h] at 25 fps, time-ascending."""
+    if path is None:
+        from liveloop.assets import asset_path
+
+        path = asset_path("tud_stadtmitte", "gt.txt")
+    raw = np.loadtxt(path, delimiter=",")
+    tracks: dict[int, np.ndarray] = {}
+    for tid in np.unique(raw[:, 1]).astype(int):
+        r = raw[raw[:, 1] == tid]
+        r = r[np.argsort(r[:, 0])]
+        t = (r[:, 0] - 1) / TUD_FPS
+        tracks[int(tid)] = np.stack([t, r[:, 2] + r[:, 4] / 2, r[:, 3] + r[:, 5] / 2, r[:, 4], r[:, 5]], axis=1)
+    return tracks
+
+
+def synthetic_track(rng: np.random.Generator, duration_s: float = 3.0, fps: float = SYNTH_FPS) -> np.ndarray:
+    """One noise-free synthetic track (n, 5) [t, cx, cy, w, h] of a random motion type."""
+    n = int(duration_s * fps) + 1
+    t = np.arange(n) / fps
+    size = rng.uniform(30, 200)
+    w, h = size * rng.uniform(0.6, 1.0), size * rng.uniform(0.8, 1.6)
+    speed = size * rng.choice([rng.uniform(0, 0.3), rng.uniform(0.3, 2.0), rng.uniform(2.0, 5.0)])  # px/s
+    heading = rng.uniform(0, 2 * np.pi)
+    kind = rng.choice(["cv", "accel", "turn", "zigzag", "stopgo", "still"], p=[0.2, 0.2, 0.25, 0.15, 0.1, 0.1])
+    if kind == "cv":
+        v = np.full(n, speed)
+        psi = np.full(n, heading)
+    elif kind == "accel":
+        a = rng.uniform(-1.0, 1.0) * speed
+        v = np.clip(speed + a * t, 0, None)
+        psi = np.full(n, heading)
+    elif kind == "turn":
+        omega = rng.uniform(0.5, 3.0) * rng.choice([-1, 1])  # rad/s
+        v = np.full(n, speed)
+        psi = heading + omega * t
+    elif kind == "zigzag":
+        period = rng.uniform(0.6, 2.0)
+        v = np.full(n, speed)
+        psi = heading + rng.uniform(0.4, 1.0) * np.sign(np.sin(2 * np.pi * t / period))
+    elif kind == "stopgo":
+        period = rng.uniform(0.8, 2.0)
+        v = speed * (np.sin(2 * np.pi * t / period) > 0)
+        psi = np.full(n, heading)
+    else:
+        v = np.zeros(n)
+        psi = np.full(n, heading)
+    dt = 1.0 / fps
+    cx = np.cumsum(v * np.cos(psi)) * dt
+    cy = np.cumsum(v * np.sin(psi)) * dt
+    return np.stack([t, cx, cy, np.full(n, w), np.full(n, h)], axis=1)
+
+
+def _observe(track: np.ndarray, rng: np.random.Generator, noise_rel: float, drop_p: float) -> np.ndarray:
+    """Noisy, irregular observations of a track (keeps the first and last rows)."""
+    obs = track.copy()
+    s = np.sqrt(obs[:, 3] * obs[:, 4])
+    obs[:, 1:3] += rng.normal(0, 1, (len(obs), 2)) * (noise_rel * s)[:, None]
+    keep = rng.random(len(obs)) >= drop_p
+    keep[-1] = True
+    return obs[keep]
+
+
+def _samples_from(
+    truth: np.ndarray, obs: np.ndarray, rng: np.random.Generator, n: int, max_tau_s: float
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Draw n (features, target) pairs: t_ref at an observed row, τ random, target from `truth`."""
+    xs, ys = [], []
+    t_end = truth[-1, 0]
+    valid = np.nonzero(obs[:, 0] <= t_end - 0.02)[0]
+    if len(valid) == 0:
+        return xs, ys
+    for _ in range(n):
+        i = int(rng.choice(valid))
+        t_ref = obs[i, 0]
+        tau_max = min(max_tau_s, t_end - t_ref)
+        tau = rng.uniform(0, min(0.2, tau_max)) if rng.random() < 0.5 else rng.uniform(0, tau_max)
+        f = history_features(obs[max(0, i - 60) : i + 1])
+        tx = np.interp(t_ref + tau, truth[:, 0], truth[:, 1])
+        ty = np.interp(t_ref + tau, truth[:, 0], truth[:, 2])
+        target = (np.array([tx, ty]) - f.origin) / f.scale_px
+        xs.append(np.concatenate([f.x, [tau], f.v_ls]))
+        ys.append(target)
+    return xs, ys
+
+
+def build_dataset(cfg: TrainConfig, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [features (N_FEATURES), v_ls (2)] and targets (2) in box units."""
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(cfg.seed)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for _ in tqdm(range(cfg.n_synthetic_tracks), desc="synthetic tracks", disable=not progress):
+        truth = synthetic_track(rng)
+        obs = _observe(truth, rng, noise_rel=rng.uniform(0.0, 0.06), drop_p=rng.choice([0.0, 0.2, 0.5]))
+        x, y = _samples_from(truth, obs, rng, cfg.samples_per_track, max_tau_s=1.3)
+        xs += x
+        ys += y
+    tud = load_tud_tracks()
+    for tid, tr in tud.items():
+        if tid in TUD_HELD_OUT_IDS or len(tr) < 10:
+            continue
+        for _ in range(cfg.tud_repeats):
+            t = tr.copy()
+            if rng.random() < 0.5:  # mirror: people walk both ways
+                t[:, 1] = -t[:, 1]
+            obs = _observe(t, rng, noise_rel=0.0, drop_p=rng.choice([0.0, 0.3]))
+            x, y = _samples_from(t, obs, rng, len(tr), max_tau_s=1.3)
+            xs += x
+            ys += y
+    X = np.asarray(xs, dtype=np.float32)
+    Y = np.asarray(ys, dtype=np.float32)
+    assert X.shape[1] == N_FEATURES + 2, X.shape
+    return X, Y
+
+
+# ----------------------------------------------------------------------------- model
+def train(cfg: TrainConfig, out: Path = DEFAULT_WEIGHTS, progress: bool = True, log: list[str] | None = None) -> Path:
+    import torch
+    from torch import nn
+    from tqdm import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    t0 = time.monotonic()
+    X, Y = build_dataset(cfg, progress)
+    rng = np.random.default_rng(cfg.seed + 1)
+    perm = rng.permutation(len(X))
+    n_val = max(1, len(X) // 20)
+    val, tr = perm[:n_val], perm[n_val:]
+    feats = X[:, :N_FEATURES]
+    in_mean = feats[tr].mean(0)
+    in_std = feats[tr].std(0) + 1e-3
+    Xt = torch.from_numpy(X)
+    Yt = torch.from_numpy(Y)
+    mean_t, std_t = torch.from_numpy(in_mean), torch.from_numpy(in_std)
+
+    net = nn.Sequential(
+        nn.Linear(N_FEATURES, cfg.hidden), nn.ReLU(),
+        nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(),
+        nn.Linear(cfg.hidden, 3),
+    )  # fmt: skip
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    steps = cfg.epochs * (len(tr) // cfg.batch + 1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
+
+    def loss_fn(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = xb[:, :N_FEATURES]
+        tau = f[:, -1:]
+        out = net((f - mean_t) / std_t)
+        d = xb[:, N_FEATURES:] * tau + tau * out[:, :2]  # (B, 2)
+        sig = (nn.functional.softplus(out[:, 2:]) + 1e-3) * (tau + TAU0_S)  # (B, 1)
+        err2 = ((d - yb) ** 2).sum(1, keepdim=True)
+        nll = 0.5 * err2 / sig**2 + 2 * torch.log(sig)  # isotropic 2-D Gaussian
+        return nll.mean(), err2.sqrt().mean()
+
+    bar = tqdm(range(cfg.epochs), desc="epochs", disable=not progress)
+    for epoch in bar:
+        net.train()
+        order = torch.from_numpy(rng.permutation(tr))
+        for i in range(0, len(order), cfg.batch):
+            idx = order[i : i + cfg.batch]
+            loss, _ = loss_fn(Xt[idx], Yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        net.eval()
+        with torch.no_grad():
+            vl, ve = loss_fn(Xt[val], Yt[val])
+        msg = f"epoch {epoch + 1}/{cfg.epochs} val nll {vl.item():.3f} val err {ve.item():.4f} box units"
+        bar.set_postfix_str(msg)
+        if log is not None:
+            log.append(msg)
+
+    layers = [m for m in net if isinstance(m, nn.Linear)]
+    arrays = {f"w{i}": lyr.weight.detach().numpy().T.astype(np.float32) for i, lyr in enumerate(layers)}
+    arrays |= {f"b{i}": lyr.bias.detach().numpy().astype(np.float32) for i, lyr in enumerate(layers)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out,
+        in_mean=in_mean.astype(np.float32),
+        in_std=in_std.astype(np.float32),
+        meta_history=np.int64(HISTORY),
+        meta_samples=np.int64(len(X)),
+        meta_seed=np.int64(cfg.seed),
+        meta_epochs=np.int64(cfg.epochs),
+        meta_train_s=np.float64(time.monotonic() - t0),
+        meta_held_out=np.array(TUD_HELD_OUT_IDS),
+        **arrays,
+    )
+    return out
