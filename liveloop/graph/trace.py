@@ -39,7 +39,7 @@ class TraceRecorder:
 
     def to_dict(self) -> dict[str, Any]:
         events: list[dict[str, Any]] = [
-            {"name": "process_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": self.process_name}}
+            {"name": "process_name", "ph": "M", "ts": 0, "pid": 1, "tid": 0, "args": {"name": self.process_name}}
         ]
         for ph, node, name, t_ns, dur_ns, seq, mode in self._records:
             tid = self._tid(node)
@@ -60,7 +60,7 @@ class TraceRecorder:
                 ev["s"] = "t"
             events.append(ev)
         for node, tid in self._tids.items():
-            events.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": node}})
+            events.append({"name": "thread_name", "ph": "M", "ts": 0, "pid": 1, "tid": tid, "args": {"name": node}})
         return {"traceEvents": events, "displayTimeUnit": "ms"}
 
     def write(self, path: str | Path) -> Path:

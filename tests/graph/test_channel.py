@@ -111,5 +111,5 @@ def test_parse_policy(text, expected):
 
 @pytest.mark.parametrize("text", ["fifo", "block(x)", "latest(2)", "drop_oldest(0)", "block(0)"])
 def test_parse_policy_rejects_bad_text_naming_it(text):
-    with pytest.raises(ValueError, match="policy|must be"):
+    with pytest.raises(ValueError, match=r"policy|must be"):
         parse_policy(text)

@@ -89,7 +89,7 @@ async def test_budget_goodput_and_latency_are_exact_on_virtual_time():
 
 async def test_queueing_under_overload_shows_as_age_and_misses():
     # 5 ms between events but 8 ms of work each: the queue grows, ages grow linearly.
-    g, sink = chain(VirtualClock(), n=5, period_ms=5.0, costs=(8.0,), budget_ms=20)
+    g, _ = chain(VirtualClock(), n=5, period_ms=5.0, costs=(8.0,), budget_ms=20)
     report = await g.run()
     lat = sorted(g.budgets[0].stats.latency.samples())
     assert [x / NS_PER_MS for x in lat] == [8.0, 11.0, 14.0, 17.0, 20.0]
@@ -349,7 +349,7 @@ def test_cycle_of_block_edges_is_rejected_but_a_latest_edge_breaks_it():
         g.connect("w.out", "m.b", policy=policy)
         return g
 
-    with pytest.raises(GraphValidationError, match="cycle of block edges.*latest or drop_oldest"):
+    with pytest.raises(GraphValidationError, match=r"cycle of block edges.*latest or drop_oldest"):
         build(None).validate()
     build(Latest()).validate()
     build(DropOldest(2)).validate()
