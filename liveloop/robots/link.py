@@ -241,6 +241,7 @@ class MqttLink:
         self._closing = True
         self._close_evt.set()
         self._out_ready.set()
+        self._in_ready.set()
 
     # -- the connection loop ---------------------------------------------
     async def run(self) -> None:

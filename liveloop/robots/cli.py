@@ -1,0 +1,164 @@
+"""``liveloop robot`` (the agent's control loop, with a simulated robot) and ``liveloop robot sim``.
+
+    liveloop robot                         embedded amqtt broker + simulated robot process + policy loop
+    liveloop robot --broker mqtt://…       the same against a running broker (Mosquitto in production)
+    liveloop robot --no-sim --broker …     only the agent: the robot is somewhere else
+    liveloop robot sim --broker mqtt://…   only the simulated robot (its own process)
+
+The password comes from ``--password`` or the environment variable
+``LIVELOOP_MQTT_PASSWORD`` (preferred: it does not show in `ps`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+PASSWORD_ENV = "LIVELOOP_MQTT_PASSWORD"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", default=None, help="mqtt://[user@]host:port or mqtts://… (default: embedded amqtt)")
+    p.add_argument("--username", default=None, help="broker user (default: the URL's, or 'liveloop')")
+    p.add_argument("--password", default=None, help=f"broker password (default: ${PASSWORD_ENV})")
+    p.add_argument("--robot-id", default="sim", help="robot id in the topics liveloop/<robot_id>/… (default sim)")
+    p.add_argument("--rate-hz", type=float, default=50.0, help="robot control rate (default 50)")
+    p.add_argument("--watchdog-ms", type=float, default=100.0, help="robot stops after this long without actions")
+    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+    p.add_argument("--report", type=Path, default=None, help="write a JSON report here")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("robot", help="robot control loop over MQTT with a simulated robot")
+    _common(p)
+    p.add_argument(
+        "--policy", default="expert", choices=("expert", "rti", "ddpm100"), help="responder (default expert)"
+    )
+    p.add_argument("--port", type=int, default=0, help="embedded broker port (default: a free one)")
+    p.add_argument("--no-sim", action="store_true", help="do not start the simulated robot process")
+    p.add_argument("--action-qos", type=int, default=0, choices=(0, 1, 2))
+    p.add_argument("--sim-report", type=Path, default=None, help="the simulated robot's JSON report")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_robot)
+    rsub = p.add_subparsers(dest="robot_command", metavar="ACTION")
+    s = rsub.add_parser("sim", help="the simulated reach-and-grasp robot, as its own process")
+    _common(s)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--episode-s", type=float, default=30.0, help="episode time limit (default 30)")
+    s.add_argument("--spin-ms", type=float, default=1.0, help="busy-wait before each deadline (default 1.0)")
+    s.set_defaults(func=_sim)
+
+
+def _address(args: argparse.Namespace) -> Any:
+    from liveloop.robots.link import BrokerAddress
+
+    password = args.password or os.environ.get(PASSWORD_ENV)
+    if args.broker is None:
+        raise SystemExit("liveloop robot sim: --broker is required (the agent starts the embedded broker)")
+    addr = BrokerAddress.from_url(args.broker, args.username, password)
+    if addr.username is None and password is not None:
+        addr = BrokerAddress(addr.host, addr.port, "liveloop", password, addr.tls)
+    return addr
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from liveloop.robots.robot import SimConfig
+    from liveloop.robots.sim import run_sim
+
+    config = SimConfig(
+        robot_id=args.robot_id,
+        rate_hz=args.rate_hz,
+        watchdog_ms=args.watchdog_ms,
+        seed=args.seed,
+        episode_s=args.episode_s,
+    )
+    report = asyncio.run(
+        run_sim(config, _address(args), duration_s=args.duration, spin_ms=args.spin_ms, report_path=args.report)
+    )
+    summary = {k: v for k, v in report.to_json().items() if k not in ("jitter_ms", "state_to_action_ms")}
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _robot(args: argparse.Namespace) -> int:
+    return asyncio.run(_robot_main(args))
+
+
+async def _robot_main(args: argparse.Namespace) -> int:
+    from liveloop.robots.bridge import BridgeConfig, MqttBridge
+    from liveloop.robots.broker import Credentials, EmbeddedBroker
+    from liveloop.robots.control import AgentRunner, make_responder
+
+    responder = make_responder(args.policy, args.seed)
+    embedded: EmbeddedBroker | None = None
+    if args.broker is None:
+        password = args.password or os.environ.get(PASSWORD_ENV)
+        creds = (
+            Credentials(args.username or "liveloop", password) if password else Credentials(args.username or "liveloop")
+        )
+        embedded = EmbeddedBroker(creds, port=args.port or None)
+        address = await embedded.start()
+        print(f"liveloop robot: embedded amqtt broker on {address.describe()}", file=sys.stderr)
+    else:
+        address = _address(args)
+    sim: subprocess.Popen[bytes] | None = None
+    try:
+        if not args.no_sim:
+            sim = _spawn_sim(args, address)
+        bridge = MqttBridge(address, BridgeConfig(robot_id=args.robot_id, action_qos=args.action_qos))
+        runner = AgentRunner(bridge, responder)
+        loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: main.cancel() if main else None)
+        try:
+            report = await runner.run(args.duration, args.report)
+        except asyncio.CancelledError:
+            report = runner.report
+        print(json.dumps(report.summary(), indent=1))
+    finally:
+        if sim is not None:
+            sim.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(sim.wait, 10)
+            except subprocess.TimeoutExpired:
+                sim.kill()
+        if embedded is not None:
+            await embedded.stop()
+    return 0
+
+
+def _spawn_sim(args: argparse.Namespace, address: Any) -> subprocess.Popen[bytes]:
+    scheme = "mqtts" if address.tls else "mqtt"
+    cmd = [
+        sys.executable,
+        "-m",
+        "liveloop",
+        "robot",
+        "sim",
+        "--broker",
+        f"{scheme}://{address.host}:{address.port}",
+        "--robot-id",
+        args.robot_id,
+        "--rate-hz",
+        str(args.rate_hz),
+        "--watchdog-ms",
+        str(args.watchdog_ms),
+        "--seed",
+        str(args.seed),
+    ]
+    if address.username:
+        cmd += ["--username", address.username]
+    if args.sim_report:
+        cmd += ["--report", str(args.sim_report)]
+    env = dict(os.environ)
+    if address.password:
+        env[PASSWORD_ENV] = address.password
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)

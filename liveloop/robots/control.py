@@ -1,0 +1,299 @@
+"""Closing the loop on the agent's side: robot state → a responder (policy) → timed action chunks.
+
+A **responder** turns recent observations into a plan: ``decide(window) -> (H, A)``
+actions spaced ``control_dt_s`` apart, the first one for the time of the newest
+observation. Three are provided:
+
+    expert     the reach-and-grasp task's scripted expert (no learning): a placeholder policy,
+               one set-point per decision, re-decided on every state
+    rti        the diffusion policy with the Real-Time Iteration sampler (re-plans every control step)
+    ddpm100    the diffusion policy with a full 100-step DDPM denoise, executing 8 actions per chunk
+
+`ControllerCore` is pure. For every state it answers with one chunk: a fresh
+decision when one is due and ready, otherwise the rest of the current plan,
+re-stamped (a heartbeat the robot's watchdog counts as fresh: the agent is alive
+and still vouches for the plan). A slow decision runs in a worker thread while
+heartbeats continue; a plan that has run out is never re-sent, so a stuck
+policy lets the robot's watchdog stop it. `AgentRunner` is the asyncio part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import json
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from liveloop.graph.clock import NS_PER_MS, NS_PER_S, Clock, MonotonicClock
+from liveloop.robots.bridge import MqttBridge, StateIn
+
+
+class Responder(Protocol):
+    name: str
+    control_dt_s: float  # spacing of the actions in a plan
+    replan_s: float  # how old a plan may get before the next decision (0: decide on every state)
+    n_obs: int  # observations per decision, control_dt_s apart
+
+    def reset(self) -> None: ...
+
+    def decide(self, window: np.ndarray) -> np.ndarray:
+        """(n_obs, obs_dim), oldest first → (H, action_dim), action 0 due at the newest observation's time."""
+        ...
+
+
+class ExpertResponder:
+    """The task's scripted expert (`ReachGraspExpert`): a placeholder for a learned policy."""
+
+    name = "expert"
+    n_obs = 1
+    replan_s = 0.0
+
+    def __init__(self, seed: int = 0) -> None:
+        from liveloop.policy.tasks.reach_grasp import ReachGraspConfig, ReachGraspExpert
+
+        cfg = ReachGraspConfig()
+        self.control_dt_s = cfg.control_dt_s
+        self.expert = ReachGraspExpert(cfg, seed=seed)
+        self.expert.reset()
+
+    def reset(self) -> None:
+        self.expert.reset()
+
+    def decide(self, window: np.ndarray) -> np.ndarray:
+        # one set-point: where to be one control step from now (ControllerCore times it so)
+        return self.expert.act(window[-1])[None, :]  # (1, 3)
+
+
+class DiffusionResponder:
+    """The policy package's diffusion policy with the RTI or the full DDPM sampler."""
+
+    def __init__(self, sampler: str = "rti", checkpoint: str = "reach_grasp", seed: int = 0) -> None:
+        import torch
+
+        from liveloop.policy.model import DiffusionPolicy
+        from liveloop.policy.rti import DiscreteMode, RtiSampler
+        from liveloop.policy.samplers import FullSampler, StepKind
+
+        torch.set_num_threads(1)
+        policy = DiffusionPolicy.load(checkpoint)
+        cfg = policy.config
+        self.policy = policy
+        self.name = sampler
+        self.n_obs = cfg.n_obs
+        self.control_dt_s = cfg.control_dt_s
+        self.first = cfg.first_executed
+        if sampler == "rti":
+            mode = DiscreteMode.SCALE if cfg.gripper_scale < 1.0 else DiscreteMode.CLIP
+            self.sampler: Any = RtiSampler(policy, mode, seed=seed)
+            self.replan_s = cfg.control_dt_s
+            self.n_exec = cfg.horizon - self.first
+        elif sampler == "ddpm100":
+            self.sampler = FullSampler(policy, StepKind.DDPM, seed=seed)
+            self.replan_s = cfg.control_dt_s * cfg.n_action
+            self.n_exec = cfg.n_action
+        else:
+            raise ValueError(f"sampler must be 'rti' or 'ddpm100', got {sampler!r}")
+
+    def reset(self) -> None:
+        self.sampler.reset()
+
+    def decide(self, window: np.ndarray) -> np.ndarray:
+        chunk = self.sampler.decide(window[None])[0]  # (H, A)
+        return chunk[self.first : self.first + self.n_exec]
+
+
+def make_responder(name: str, seed: int = 0) -> Responder:
+    if name == "expert":
+        return ExpertResponder(seed)
+    if name in ("rti", "ddpm100"):
+        return DiffusionResponder(name, seed=seed)
+    raise ValueError(f"policy must be one of expert, rti, ddpm100; got {name!r}")
+
+
+class ChunkKind(enum.Enum):
+    DECISION = "decision"
+    HEARTBEAT = "heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    times_ns: np.ndarray  # (N,) graph clock
+    u: np.ndarray  # (N, A)
+    made_ns: int
+
+
+class ControllerCore:
+    """Which chunk answers a state; see the module docstring. Pure: times are passed in."""
+
+    def __init__(self, responder: Responder, history_s: float = 1.0) -> None:
+        self.responder = responder
+        self.dt_ns = round(responder.control_dt_s * NS_PER_S)
+        self.history: deque[tuple[int, np.ndarray]] = deque(maxlen=max(8, round(history_s * 200)))
+        self.plan: Plan | None = None
+        self.episode: float | None = None
+        self.resets = 0
+
+    def observe(self, s: StateIn) -> None:
+        ep = s.state.info.get("episode")
+        if ep != self.episode:
+            if self.episode is not None:
+                self.responder.reset()
+                self.resets += 1
+            self.episode = ep
+            self.history.clear()
+            self.plan = None
+        self.history.append((s.origin_ns, np.asarray(s.state.obs, dtype=np.float64)))
+
+    def window(self) -> tuple[int, np.ndarray]:
+        """(time of the newest observation, (n_obs, obs_dim) observations control_dt_s apart, oldest first)."""
+        t_new, newest = self.history[-1]
+        rows = [newest]
+        for j in range(1, self.responder.n_obs):
+            want = t_new - j * self.dt_ns
+            best = min(self.history, key=lambda h: abs(h[0] - want))  # nearest; the first state repeats
+            rows.append(best[1])
+        return t_new, np.stack(rows[::-1])
+
+    def decision_due(self, now_ns: int) -> bool:
+        if self.plan is None:
+            return True
+        return now_ns - self.plan.made_ns >= round(self.responder.replan_s * NS_PER_S)
+
+    def accept(self, t_obs_ns: int, actions: np.ndarray, now_ns: int) -> Plan:
+        n = actions.shape[0]
+        times = t_obs_ns + np.arange(n, dtype=np.int64) * self.dt_ns
+        if n == 1:
+            times = times + self.dt_ns
+        self.plan = Plan(times, actions, now_ns)
+        return self.plan
+
+    def heartbeat(self, now_ns: int) -> Plan | None:
+        """What is left of the plan from one step before now (None when it has run out)."""
+        p = self.plan
+        if p is None:
+            return None
+        keep = p.times_ns >= now_ns - self.dt_ns
+        if not keep.any() or p.times_ns[-1] < now_ns:
+            return None
+        return Plan(p.times_ns[keep], p.u[keep], p.made_ns)
+
+
+@dataclass
+class AgentReport:
+    policy: str
+    decisions: int = 0
+    heartbeats: int = 0
+    states: int = 0
+    decide_ms: list[float] = dataclasses.field(default_factory=list)
+    state_to_action_ms: list[float] = dataclasses.field(default_factory=list)  # state received → decision published
+    reconnects: int = 0
+    dropped_sends: int = 0
+    bridge: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        def pct(xs: list[float], q: float) -> float | None:
+            return round(float(np.percentile(xs, q)), 3) if xs else None
+
+        return {
+            "policy": self.policy,
+            "decisions": self.decisions,
+            "heartbeats": self.heartbeats,
+            "states": self.states,
+            "decide_ms_p50": pct(self.decide_ms, 50),
+            "decide_ms_p99": pct(self.decide_ms, 99),
+            "state_to_action_ms_p50": pct(self.state_to_action_ms, 50),
+            "state_to_action_ms_p99": pct(self.state_to_action_ms, 99),
+            "reconnects": self.reconnects,
+            "dropped_sends": self.dropped_sends,
+            "bridge": self.bridge,
+        }
+
+
+class AgentRunner:
+    """The control loop over an `MqttBridge`; decisions in a worker thread, all tasks in one TaskGroup."""
+
+    HISTORY = 100_000  # latency samples kept
+
+    def __init__(self, bridge: MqttBridge, responder: Responder, clock: Clock | None = None) -> None:
+        self.bridge = bridge
+        self.core = ControllerCore(responder)
+        self.clock = clock or MonotonicClock()
+        self.report = AgentReport(responder.name)
+        self._decision: asyncio.Task[None] | None = None
+
+    async def run(self, duration_s: float | None = None, report_path: Path | None = None) -> AgentReport:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.bridge.run(), name="agent.bridge")
+            if report_path is not None:
+                tg.create_task(self._write_reports(report_path), name="agent.report")
+            try:
+                await self._loop(tg, duration_s)
+            finally:
+                self.bridge.close()
+        if report_path is not None:
+            self._write(report_path)
+        return self.report
+
+    async def _loop(self, tg: asyncio.TaskGroup, duration_s: float | None) -> None:
+        end = None if duration_s is None else self.clock.now_ns() + round(duration_s * NS_PER_S)
+        while end is None or self.clock.now_ns() < end:
+            try:
+                timeout = None if end is None else max(0.0, (end - self.clock.now_ns()) / NS_PER_S)
+                s = await asyncio.wait_for(self.bridge.next_state(), timeout)
+            except TimeoutError:
+                break
+            self.report.states += 1
+            self.core.observe(s)
+            now = self.clock.now_ns()
+            busy = self._decision is not None and not self._decision.done()
+            if not busy and self.core.decision_due(now):
+                self._decision = tg.create_task(self._decide(s), name="agent.decide")
+                if self.core.responder.replan_s == 0.0:
+                    await self._decision  # cheap responders answer this very state
+                    continue
+            hb = self.core.heartbeat(now)
+            if hb is not None and self.bridge.send_actions(hb.u, hb.times_ns, s.state.seq):
+                self.report.heartbeats += 1
+
+    async def _decide(self, s: StateIn) -> None:
+        t_obs, window = self.core.window()
+        t0 = self.clock.now_ns()
+        if self.core.responder.replan_s == 0.0:
+            actions = self.core.responder.decide(window)
+        else:
+            actions = await asyncio.to_thread(self.core.responder.decide, window)
+        now = self.clock.now_ns()
+        plan = self.core.accept(t_obs, actions, now)
+        if self.bridge.send_actions(plan.u, plan.times_ns, s.state.seq):
+            rep = self.report
+            rep.decisions += 1
+            if len(rep.decide_ms) < self.HISTORY:
+                rep.decide_ms.append((now - t0) / NS_PER_MS)
+                rep.state_to_action_ms.append((self.clock.now_ns() - s.received_ns) / NS_PER_MS)
+        else:
+            self.report.dropped_sends += 1
+
+    def _write(self, path: Path) -> None:
+        self.report.reconnects = max(0, self.bridge.link.stats.connects - 1)
+        self.report.bridge = {
+            **dataclasses.asdict(self.bridge.core.stats),
+            **{f"link_{k}": v for k, v in dataclasses.asdict(self.bridge.link.stats).items()},
+            "states_dropped": self.bridge.states_dropped,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**self.report.summary(), "state_to_action_ms": self.report.state_to_action_ms}))
+        tmp.replace(path)
+
+    async def _write_reports(self, path: Path) -> None:
+        """Every second, so that even a killed agent leaves its numbers behind."""
+        while self.bridge.link.state.value != "closed":
+            await asyncio.sleep(1.0)
+            self._write(path)
