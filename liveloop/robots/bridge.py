@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -117,6 +118,7 @@ class AgentCore:
         self.stats = AgentStats()
         self.last_fault: ProtocolError | None = None
         self._bucket = TokenBucket(cfg.error_reports_per_s)
+        self.session = secrets.token_hex(4)  # a restarted agent starts a new sequence
         self._seq = 0
         self._target_seq = 0
 
@@ -165,6 +167,7 @@ class AgentCore:
         offset = self.offset.offset_ns  # NoEstimate before the first state: nothing can be timed yet
         chunk = ActionChunk(
             robot=self.config.robot_id,
+            session=self.session,
             seq=self._seq,
             state_seq=state_seq,
             actions=[Action(int(t - offset), row.tolist()) for t, row in zip(times, u, strict=True)],

@@ -227,6 +227,11 @@ class AgentRunner:
         self.clock = clock or MonotonicClock()
         self.report = AgentReport(responder.name)
         self._decision: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish the loop after the current state (the bridge closes; the robot's watchdog takes over)."""
+        self._stopping = True
 
     async def run(self, duration_s: float | None = None, report_path: Path | None = None) -> AgentReport:
         async with asyncio.TaskGroup() as tg:
@@ -243,12 +248,12 @@ class AgentRunner:
 
     async def _loop(self, tg: asyncio.TaskGroup, duration_s: float | None) -> None:
         end = None if duration_s is None else self.clock.now_ns() + round(duration_s * NS_PER_S)
-        while end is None or self.clock.now_ns() < end:
-            try:
-                timeout = None if end is None else max(0.0, (end - self.clock.now_ns()) / NS_PER_S)
-                s = await asyncio.wait_for(self.bridge.next_state(), timeout)
+        while not self._stopping and (end is None or self.clock.now_ns() < end):
+            try:  # wake at least every 0.2 s to notice stop() and the end
+                left = 0.2 if end is None else max(0.0, min(0.2, (end - self.clock.now_ns()) / NS_PER_S))
+                s = await asyncio.wait_for(self.bridge.next_state(), left)
             except TimeoutError:
-                break
+                continue
             self.report.states += 1
             self.core.observe(s)
             now = self.clock.now_ns()

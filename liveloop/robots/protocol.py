@@ -101,7 +101,8 @@ class Action(msgspec.Struct, frozen=True):
 
 
 class ActionChunk(msgspec.Struct, frozen=True, kw_only=True):
-    """Agent → robot: a chunk of timed actions. `seq` strictly increases per agent.
+    """Agent → robot: a chunk of timed actions. `seq` strictly increases within an agent's `session`
+    (a random id per agent start, so a restarted agent is not mistaken for a replay).
 
     `state_seq` names the state this chunk answers (-1: none), so either side can
     measure state → action latency. Target times are on the robot's clock and
@@ -111,6 +112,7 @@ class ActionChunk(msgspec.Struct, frozen=True, kw_only=True):
 
     v: int = SCHEMA_VERSION
     robot: RobotId
+    session: Annotated[str, msgspec.Meta(max_length=64)] = ""
     seq: Seq
     state_seq: Annotated[int, msgspec.Meta(ge=-1)] = -1
     actions: Annotated[list[Action], msgspec.Meta(min_length=1, max_length=MAX_ACTIONS)]

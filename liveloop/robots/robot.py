@@ -29,6 +29,7 @@ import numpy as np
 
 from liveloop.graph.clock import NS_PER_MS, NS_PER_S
 from liveloop.policy.tasks.reach_grasp import ACTION_DIM, GRIPPER_INDEX, ReachGrasp, ReachGraspConfig
+from liveloop.robots.bridge import TokenBucket
 from liveloop.robots.link import Outgoing
 from liveloop.robots.protocol import (
     MAX_PAYLOAD_BYTES,
@@ -58,6 +59,7 @@ class SimConfig:
     episode_s: float = 30.0  # the task's time limit per episode (the app runs long episodes)
     status_every_s: float = 1.0
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    error_reports_per_s: float = 10.0  # answers on …/error (token bucket, burst = one second's worth)
     latency_history: int = 60_000  # state → action samples kept
 
     def __post_init__(self) -> None:
@@ -89,6 +91,8 @@ class SimRobotCore:
         self.gripper_cmd = -1.0  # open
         self.outcomes: dict[str, int] = {}
         self.errors_reported = 0
+        self.malformed = 0
+        self._error_bucket = TokenBucket(cfg.error_reports_per_s)
         self.targets = 0
         self._state_seq = 0
         self._status_seq = 0
@@ -115,7 +119,7 @@ class SimRobotCore:
         try:
             msg = self.codec.decode(topic, payload)
         except ProtocolError as exc:
-            return [self._error(exc, now_ns)]
+            return self._error(exc, now_ns)
         if isinstance(msg, ActionChunk):
             return self._on_chunk(topic, msg, now_ns, len(payload))
         if isinstance(msg, Target):
@@ -131,7 +135,7 @@ class SimRobotCore:
                 "$.actions[0].u",
                 n,
             )
-            return [self._error(exc, now_ns)]
+            return self._error(exc, now_ns)
         if verdict is not Acceptance.ACCEPTED:
             return []  # stale: counted in the schedule, reported in the status
         self._record_latency(chunk.state_seq, now_ns)
@@ -142,7 +146,7 @@ class SimRobotCore:
     def _on_target(self, topic: str, target: Target, now_ns: int, n: int) -> list[Outgoing]:
         if len(target.position) != 2 or len(target.velocity) not in (0, 2):
             exc = ProtocolError(topic, "position must be [x, y] and velocity [] or [vx, vy]", "$.position", n)
-            return [self._error(exc, now_ns)]
+            return self._error(exc, now_ns)
         self.task.set_target(target.position, target.velocity or (0.0, 0.0))
         self.targets += 1
         return []
@@ -237,10 +241,13 @@ class SimRobotCore:
         topic, payload = self.codec.encode(msg)
         return Outgoing(topic, payload, QOS_STATUS)
 
-    def _error(self, exc: ProtocolError, now_ns: int) -> Outgoing:
+    def _error(self, exc: ProtocolError, now_ns: int) -> list[Outgoing]:
+        self.malformed += 1
+        if not self._error_bucket.take(now_ns):
+            return []  # a flood of garbage does not make the robot flood back
         self.errors_reported += 1
         topic, payload = self.codec.error_report(exc, Side.ROBOT, now_ns)
-        return Outgoing(topic, payload, QOS_ERROR)
+        return [Outgoing(topic, payload, QOS_ERROR)]
 
     def latency_ms(self) -> np.ndarray:
         n = min(self._n_s2a, self._s2a.size)

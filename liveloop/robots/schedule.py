@@ -7,8 +7,10 @@ command is due at time t?"::
     t:                      ↑  → lerp(a1, a2) for continuous dims, a1 for held dims (the gripper)
 
 * A chunk is refused (and counted) when its `seq` is not newer than the last
-  accepted one (out of order, duplicated, replayed after a reconnect) or when its
-  last action is already in the past: stale actions are never replayed.
+  accepted one of the same agent session (out of order, duplicated, replayed
+  after a reconnect) or when its last action is already in the past: stale
+  actions are never replayed. A new session (a restarted agent) starts its own
+  sequence; its chunks must still be fresh.
 * A newer chunk replaces the current one at once (the policy re-plans every step).
 * Before the first target time the first action is due; after the last one
   nothing is (`due` returns None): a chunk is never extrapolated.
@@ -53,6 +55,7 @@ class ActionSchedule:
         self.action_dim = action_dim
         self._lerp = np.ones(action_dim, dtype=bool)
         self._lerp[list(hold_dims)] = False
+        self.session = ""
         self.last_seq = -1
         self.state_seq = -1
         self._t: np.ndarray | None = None  # (N,) int64 target times
@@ -64,6 +67,7 @@ class ActionSchedule:
         if verdict is not Acceptance.ACCEPTED:
             self.refused[verdict] += 1
             return verdict
+        self.session = chunk.session
         self.last_seq = chunk.seq
         self.state_seq = chunk.state_seq
         self._t = np.fromiter((a.t_ns for a in chunk.actions), dtype=np.int64, count=len(chunk.actions))
@@ -71,7 +75,7 @@ class ActionSchedule:
         return Acceptance.ACCEPTED
 
     def _judge(self, chunk: ActionChunk, now_ns: int) -> Acceptance:
-        if chunk.seq <= self.last_seq:
+        if chunk.session == self.session and chunk.seq <= self.last_seq:
             return Acceptance.STALE_SEQ
         if len(chunk.actions[0].u) != self.action_dim:
             return Acceptance.WRONG_DIM
