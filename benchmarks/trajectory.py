@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from liveloop.vision.kalman import BoxKalman  # noqa: E402
-from liveloop.vision.motion import MotionMLP, history_features  # noqa: E402
-from liveloop.vision.train import TUD_FPS, TUD_HELD_OUT_IDS, load_tud_tracks  # noqa: E402
-from liveloop.vision.types import Box  # noqa: E402
+from liveloop.vision.kalman import BoxKalman
+from liveloop.vision.motion import MotionMLP, history_features
+from liveloop.vision.train import TUD_FPS, TUD_HELD_OUT_IDS, load_tud_tracks
+from liveloop.vision.types import Box
 
 HORIZONS_S = np.round(np.arange(1, 11) * 0.1, 2)
 MIN_HISTORY_S = 0.4
@@ -74,7 +74,7 @@ def main() -> int:
     for tid in TUD_HELD_OUT_IDS:
         tr = tracks[tid]
         first = int(np.ceil(MIN_HISTORY_S * TUD_FPS))
-        last = len(tr) - 1 - int(round(HORIZONS_S[-1] * TUD_FPS))
+        last = len(tr) - 1 - round(HORIZONS_S[-1] * TUD_FPS)
         step = 4 if args.quick else 1
         for i in range(first, last + 1, step):
             t_ref = tr[i, 0]

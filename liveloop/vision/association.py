@@ -51,10 +51,32 @@ class Assignment:
     unmatched_detections: tuple[int, ...]
 
 
-def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_min: float = 0.3) -> Assignment:
-    """Hungarian assignment on IoU with a gate: pairs below `iou_min` stay unmatched."""
+def center_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Centre distance of every box in `a` (N, 4) to every box in `b` (M, 4), in units of the
+    geometric mean size sqrt(w h) of the `a` box → (N, M)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ca = a[:, :2] + a[:, 2:] / 2
+    cb = b[:, :2] + b[:, 2:] / 2
+    d = np.hypot(ca[:, None, 0] - cb[None, :, 0], ca[:, None, 1] - cb[None, :, 1])
+    size = np.sqrt(np.maximum(a[:, 2] * a[:, 3], 1.0))[:, None]
+    return d / size
+
+
+def associate(
+    track_boxes: np.ndarray, det_boxes: np.ndarray, iou_min: float = 0.3, max_center_dist: float = 0.0
+) -> Assignment:
+    """Hungarian assignment on IoU with a gate: pairs below `iou_min` stay unmatched.
+
+    With `max_center_dist` > 0 a second Hungarian pass pairs what is left by centre
+    distance (in track box sizes, gated at `max_center_dist`) with similar sizes (within 2x):
+    a fast object seen at a low frame rate does not overlap its prediction (ByteTrack-style
+    second stage, here on geometry).
+    """
     if not 0.0 <= iou_min <= 1.0:
         raise ValueError(f"iou_min must be in [0, 1], got {iou_min}")
+    if max_center_dist < 0:
+        raise ValueError(f"max_center_dist must be >= 0, got {max_center_dist}")
     n, m = len(track_boxes), len(det_boxes)
     if n == 0 or m == 0:
         return Assignment((), tuple(range(n)), tuple(range(m)))
@@ -65,6 +87,24 @@ def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_min: float = 0
     )
     mt = {r for r, _ in matches}
     md = {c for _, c in matches}
+    if max_center_dist > 0:
+        rest_t = [i for i in range(n) if i not in mt]
+        rest_d = [j for j in range(m) if j not in md]
+        if rest_t and rest_d:
+            tb = np.asarray(track_boxes, dtype=np.float64).reshape(-1, 4)[rest_t]
+            db = np.asarray(det_boxes, dtype=np.float64).reshape(-1, 4)[rest_d]
+            dist = center_distance(tb, db)
+            ratio = (
+                np.sqrt(np.maximum(tb[:, 2] * tb[:, 3], 1.0))[:, None]
+                / np.sqrt(np.maximum(db[:, 2] * db[:, 3], 1.0))[None, :]
+            )
+            ok = (dist <= max_center_dist) & (ratio < 2.0) & (ratio > 0.5)
+            cost = np.where(ok, dist, 1e6)
+            r2, c2 = linear_sum_assignment(cost)
+            extra = tuple((rest_t[r], rest_d[c]) for r, c in zip(r2, c2, strict=True) if ok[r, c])
+            matches = matches + extra
+            mt |= {r for r, _ in extra}
+            md |= {c for _, c in extra}
     return Assignment(
         matches,
         tuple(i for i in range(n) if i not in mt),

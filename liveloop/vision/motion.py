@@ -86,7 +86,7 @@ def _fallback_velocity(hist: np.ndarray, scale: float) -> np.ndarray:
 def feature_rows(feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The model's input rows for every (track, τ) pair: X (N*T, N_FEATURES) and the CV part (N*T, 2)."""
     taus = np.asarray(taus_s, dtype=np.float64).reshape(len(feats), -1)  # (N, T)
-    n, n_tau = taus.shape
+    n_tau = taus.shape[1]
     base = np.stack([f.x for f in feats])  # (N, F-1)
     X = np.concatenate([np.repeat(base, n_tau, axis=0), taus.reshape(-1, 1)], axis=1)  # (N*T, F)
     v = np.stack([f.v_ls for f in feats])  # (N, 2)

@@ -43,6 +43,7 @@ class TrackerConfig:
     detect_every: int = 1  # default k when feed() is not given one
     appearance: AppearanceKind = AppearanceKind.KCF
     iou_min: float = 0.2  # association gate
+    max_center_dist: float = 1.5  # second association stage: centre distance in box sizes (0 disables)
     min_hits: int = 2  # measurements before a track is reported
     max_coast_s: float = 0.5  # a track with no measurement for this long is dropped
     max_tracks: int = 32
@@ -164,7 +165,7 @@ class TrackerCore:
         self.stats.detector_runs += 1
         tboxes = np.array([t.kf.box.as_array() for t in self._tracks]).reshape(-1, 4)
         dboxes = np.array([d.box.as_array() for d in dets]).reshape(-1, 4)
-        a = associate(tboxes, dboxes, self.cfg.iou_min)
+        a = associate(tboxes, dboxes, self.cfg.iou_min, self.cfg.max_center_dist)
         updated = set()
         for ti, di in a.matches:
             t, d = self._tracks[ti], dets[di]
