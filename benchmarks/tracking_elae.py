@@ -298,7 +298,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "load_before": load_before,
             "load_after": load_after,
-        },  # fmt: skip
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
