@@ -10,8 +10,18 @@ from __future__ import annotations
 from liveloop.apps.voice import AgentStack
 
 
-def load_stack(*, asr: bool = True, tts: bool = True) -> AgentStack:
+def load_stack(*, asr: bool = True, tts: bool = True, vision: bool = True) -> AgentStack:
     stack = AgentStack()
+    if vision:
+        try:
+            from liveloop.apps.vision import VisionConfig, VisionPipeline
+
+            VisionPipeline(VisionConfig())  # load the detector once now, not on the first frame
+            stack.vision = VisionPipeline
+        except Exception as exc:
+            stack.notes["vision"] = f"vision unavailable: {exc}"
+    else:
+        stack.notes["vision"] = "disabled (--no-vision)"
     if asr:
         try:
             from liveloop.apps.speech import recognizer_factory

@@ -32,8 +32,9 @@ import numpy as np
 
 from liveloop.agent.responder import ResponderConfig, ResponderCore
 from liveloop.apps.stats import BudgetBoard
-from liveloop.graph.clock import NS_PER_MS, Clock, MonotonicClock
+from liveloop.graph.clock import NS_PER_MS, NS_PER_S, Clock, MonotonicClock
 from liveloop.rtc.audio import PcmFrame
+from liveloop.rtc.framerate import LastGoodFrame
 
 log = logging.getLogger(__name__)
 WS_API_VERSION = 1
@@ -84,11 +85,12 @@ class AgentStack:
 
     recognizer: Callable[[], Recognizer] | None = None
     speaker: Callable[[], Speaker] | None = None
+    vision: Callable[[], Any] | None = None  # → liveloop.apps.vision.VisionPipeline
     responder: ResponderConfig = field(default_factory=ResponderConfig)
     notes: dict[str, str] = field(default_factory=dict)  # why a part is missing
 
     def capabilities(self) -> dict[str, bool]:
-        return {"asr": self.recognizer is not None, "tts": self.speaker is not None, "vision": False}
+        return {"asr": self.recognizer is not None, "tts": self.speaker is not None, "vision": self.vision is not None}
 
 
 AUDIO_QUEUE = 100  # 2 s of 20 ms frames, drop-oldest: a stalled recognizer must not grow memory
@@ -109,6 +111,9 @@ class VoiceSession:
         self.responder = ResponderCore(stack.responder)
         self.recognizer = stack.recognizer() if stack.recognizer else None
         self.speaker = stack.speaker() if stack.speaker else None
+        self.vision = stack.vision() if stack.vision else None
+        self._frames: LastGoodFrame[Any] = LastGoodFrame()
+        self._wake_video = asyncio.Event()
         self._audio: deque[PcmFrame] = deque(maxlen=AUDIO_QUEUE)
         self._turns: deque[tuple[str, int]] = deque(maxlen=TURN_QUEUE)
         self._wake_audio = asyncio.Event()
@@ -129,7 +134,8 @@ class VoiceSession:
         self._wake_audio.set()
 
     def on_video(self, frame: Any, capture_ns: int) -> None:
-        pass  # vision attaches here when liveloop.vision lands
+        if self.vision is not None and self._frames.put(frame, capture_ns):
+            self._wake_video.set()
 
     def on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -194,6 +200,8 @@ class VoiceSession:
             tg.create_task(self._listen(), name=f"session{self.id}.listen")
             tg.create_task(self._reply_loop(), name=f"session{self.id}.reply")
             tg.create_task(self._stats_loop(), name=f"session{self.id}.stats")
+            if self.vision is not None:
+                tg.create_task(self._see(), name=f"session{self.id}.vision")
             await self._stop.wait()
             raise _SessionOver
 
@@ -270,6 +278,25 @@ class VoiceSession:
             else:
                 samples, rate = item
                 self.transport.push_speech(samples, rate)
+
+    async def _see(self) -> None:
+        """Latest frame wins: while the tracker works, newer frames replace older ones in the slot."""
+        assert self.vision is not None
+        period_ns = round(NS_PER_S / self.vision.config.max_fps)
+        while True:
+            await self._wake_video.wait()
+            self._wake_video.clear()
+            t0 = self.clock.now_ns()
+            got = self._frames.take(t0)
+            if got is None or got.repeated:
+                continue
+            seen = await asyncio.to_thread(self.vision.feed, got.frame, got.capture_ns, self.clock.now_ns())
+            now = self.clock.now_ns()
+            self.board.feed("frame_to_tracks", max(0.0, (now - got.capture_ns) / NS_PER_MS))
+            self.responder.feed_tracks([p.track for p in seen.tracks], now)
+            for ev in seen.events:
+                self.transport.send_event(ev)
+            await self.clock.sleep_until(t0 + period_ns)
 
     async def _stats_loop(self) -> None:
         while True:

@@ -16,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-asr", action="store_true", help="do not load speech recognition")
     p.add_argument("--no-tts", action="store_true", help="do not load speech synthesis")
+    p.add_argument("--no-vision", action="store_true", help="do not track objects in the camera")
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(func=_serve)
 
@@ -31,5 +32,9 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = args.token or os.environ.get("LIVELOOP_TOKEN") or None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, token=token, asr=not args.no_asr, tts=not args.no_tts))
+        asyncio.run(
+            serve(
+                args.host, args.port, token=token, asr=not args.no_asr, tts=not args.no_tts, vision=not args.no_vision
+            )
+        )
     return 0

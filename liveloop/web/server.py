@@ -20,13 +20,14 @@ async def serve(
     token: str | None = None,
     asr: bool = True,
     tts: bool = True,
+    vision: bool = True,
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     from liveloop.apps.stack import load_stack
 
     config = WebConfig.secured(host, port, token, rtc=RtcConfig.from_env())
-    stack = load_stack(asr=asr, tts=tts)
+    stack = load_stack(asr=asr, tts=tts, vision=vision)
     app = create_app(config, stack)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()

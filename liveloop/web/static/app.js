@@ -72,6 +72,9 @@ async function connect() {
     $("permission").classList.add("hidden");
     const video = $("local");
     video.srcObject = state.stream;
+    video.onloadedmetadata = () => {  // the stage takes the camera's shape, so overlay boxes line up
+      if (video.videoWidth) $("stage").style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`;
+    };
     const pc = new RTCPeerConnection({ iceServers: state.config.iceServers });
     state.pc = pc;
     const mic = state.stream.getAudioTracks()[0];
@@ -170,21 +173,22 @@ function addMsg(who, text) {
 }
 function agentToken(ev) {
   if (!state.agentMsg || state.agentMsg.turn !== ev.turn) {
-    state.agentMsg = addMsg("agent", ""); state.agentMsg.turn = ev.turn; state.agentMsg.spoken = "";
+    state.agentMsg = addMsg("agent", ""); state.agentMsg.turn = ev.turn;
+    state.agentMsg.full = ""; state.agentMsg.spoken = "";
     state.agentMsg.body.innerHTML = '<span class="spoken"></span><span class="unspoken"></span>';
   }
-  state.agentMsg.body.lastChild.textContent += ev.text;
+  state.agentMsg.full += ev.text;
+  renderAgent(state.agentMsg);
+}
+function renderAgent(m) {  // spoken words bright, the rest of the reply dim until its audio plays
+  m.body.firstChild.textContent = m.spoken;
+  m.body.lastChild.textContent = m.full.slice(m.spoken.length);
 }
 function caption(ev) {  // a caption arrives when its audio leaves the server: sync highlight
   $("caption").textContent = ((caption.turn === ev.turn ? $("caption").textContent : "") + ev.text).slice(-90);
   caption.turn = ev.turn;
   const m = state.agentMsg;
-  if (m && m.turn === ev.turn) {
-    m.spoken += ev.text;
-    m.body.firstChild.textContent = m.spoken;
-    const all = m.body.firstChild.textContent + m.body.lastChild.textContent;
-    m.body.lastChild.textContent = all.slice(m.spoken.length);
-  }
+  if (m && m.turn === ev.turn) { m.spoken += ev.text; renderAgent(m); }
 }
 
 // --- overlay: tracked boxes and predicted paths ------------------------------------
