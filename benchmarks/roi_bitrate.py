@@ -212,7 +212,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer bitrates and frames")
     ap.add_argument("--out", default="benchmarks/results/roi_bitrate.json")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plot from an existing --out JSON")
     args = ap.parse_args()
+    if args.plot_only:
+        plot(json.loads(Path(args.out).read_text())["clips"], Path(args.out).with_suffix(".png"))
+        return 0
     cv2.setNumThreads(1)
     ladder = QUICK_LADDER_KBPS if args.quick else LADDER_KBPS
     t_start = time.perf_counter()
@@ -303,17 +307,22 @@ def plot(results: dict[str, dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
     fig, axes = plt.subplots(2, len(results), figsize=(5.2 * len(results), 7), squeeze=False)
     colors = {"uniform": "#444", "roi": "#1f77b4", "roi_blur": "#2ca02c", "blur": "#ff7f0e"}
     for col, (name, res) in enumerate(results.items()):
-        for row, (key, label) in enumerate((("psnr_in", "PSNR inside regions (dB)"), ("task_acc", "task accuracy"))):
+        rows_spec = (("psnr_in", "PSNR inside regions (dB)"), ("task_iou", "task: mean IoU vs pristine"))
+        for row, (key, label) in enumerate(rows_spec):
             ax = axes[row][col]
             for mode in MODES:
                 pts = sorted((r["kbps_actual"], r[key]) for r in res["rows"] if r["mode"] == mode)
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label=mode, color=colors[mode])
             ax.axhline(res["uniform_800"][key], color="#444", ls=":", lw=1)
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(FixedLocator([25, 50, 100, 200, 400, 800]))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_locator(NullLocator())
             ax.set_xlabel("actual bitrate (kbps)")
             ax.set_ylabel(label)
             ax.set_title(f"{name} ({res['size'][0]}x{res['size'][1]}, regions {100 * res['region_coverage']:.0f} %)")
