@@ -62,7 +62,10 @@ def _address(args: argparse.Namespace) -> Any:
     password = args.password or os.environ.get(PASSWORD_ENV)
     if args.broker is None:
         raise SystemExit("liveloop robot sim: --broker is required (the agent starts the embedded broker)")
-    addr = BrokerAddress.from_url(args.broker, args.username, password)
+    try:
+        addr = BrokerAddress.from_url(args.broker, args.username, password)
+    except ValueError as exc:
+        raise SystemExit(f"liveloop robot: {exc}") from None
     if addr.username is None and password is not None:
         addr = BrokerAddress(addr.host, addr.port, "liveloop", password, addr.tls)
     return addr
