@@ -168,9 +168,9 @@ class Config:
 CONFIGS = (
     Config("blazeface_k1", TrackerConfig(detector="blazeface", detect_every=1), "BlazeFace every frame (default mode)"),
     Config(
-        "blazeface_k3_kcf",
-        TrackerConfig(detector="blazeface", detect_every=3, appearance=AppearanceKind.KCF),
-        "BlazeFace every 3rd frame, KCF between",
+        "blazeface_k3_ncc",
+        TrackerConfig(detector="blazeface", detect_every=3, appearance=AppearanceKind.NCC),
+        "BlazeFace every 3rd frame, NCC template tracker between",
     ),
     Config(
         "haar_k1",
@@ -241,7 +241,7 @@ def main() -> int:
     args = ap.parse_args()
 
     specs = benchmark_specs(args.quick)
-    configs = [c for c in CONFIGS if not args.quick or c.name != "blazeface_k3_kcf"]
+    configs = [c for c in CONFIGS if not args.quick or c.name != "blazeface_k3_ncc"]
     load_before = os.getloadavg()
     results = {}
     t0 = time.monotonic()

@@ -3,7 +3,7 @@
     frame ──► (every k-th frame) detector ──► Hungarian on IoU with the Kalman
               │                               predictions (SORT) ──► update /
               │                               new tracks (stable ids)
-              └─► (frames between) each track's KCF/CSRT ──► Kalman update
+              └─► (frames between) each track's template tracker (NCC/KCF/CSRT) ──► Kalman update
     ──► tracks not updated for `max_coast_s` die ──► `Track`s out
 
 ``feed(frame, captured_ns, detect_every=k)`` takes one frame and its capture
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from liveloop.vision.appearance import AppearanceKind, AppearanceTracker
+from liveloop.vision.appearance import AppearanceKind, AppearanceTracker, TemplateTracker, make_appearance
 from liveloop.vision.association import associate, iou
 from liveloop.vision.detect import Detector, make_detector
 from liveloop.vision.kalman import BoxKalman, KalmanConfig
@@ -41,7 +41,7 @@ class TrackerConfig:
     detector: str = "blazeface"
     detector_kwargs: tuple[tuple[str, Any], ...] = ()
     detect_every: int = 1  # default k when feed() is not given one
-    appearance: AppearanceKind = AppearanceKind.KCF
+    appearance: AppearanceKind = AppearanceKind.NCC
     iou_min: float = 0.2  # association gate
     max_center_dist: float = 1.5  # second association stage: centre distance in box sizes (0 disables)
     min_hits: int = 2  # measurements before a track is reported
@@ -79,7 +79,7 @@ class _Track:
         self.hits = 1
         self.misses = 0
         self.last_update_ns = now_ns
-        self.app: AppearanceTracker | None = None
+        self.app: AppearanceTracker | TemplateTracker | None = None
 
 
 @dataclass(slots=True)
@@ -193,7 +193,7 @@ class TrackerCore:
             t.app = None
             return
         if t.app is None:
-            t.app = AppearanceTracker(self.cfg.appearance)
+            t.app = make_appearance(self.cfg.appearance)
         t.app.init(bgr, box)
 
     def _appearance_step(self, bgr: np.ndarray, now_ns: int) -> set[int]:

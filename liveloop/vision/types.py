@@ -204,3 +204,34 @@ def as_bgr(
     if order is ChannelOrder.RGB:
         arr = arr[:, :, ::-1]
     return np.ascontiguousarray(arr)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackBatch:
+    """What `vision.Tracker` emits per processed frame: the tracks of that frame."""
+
+    captured_ns: int
+    frame_size: tuple[int, int]  # (width, height) px
+    tracks: tuple[Track, ...]
+    detect_every: int = 1  # the knob setting this frame was tracked with
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionBatch:
+    """What `vision.Predictor` emits: every track moved to `valid_at_ns`, with its forecast."""
+
+    captured_ns: int
+    valid_at_ns: int
+    frame_size: tuple[int, int]
+    tracks: tuple[PredictedTrack, ...]
+
+    def trajectories(self) -> dict[int, Forecast]:
+        return {p.track_id: p.forecast for p in self.tracks}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "captured_ns": self.captured_ns,
+            "valid_at_ns": self.valid_at_ns,
+            "frame_size": list(self.frame_size),
+            "tracks": [p.to_json() for p in self.tracks],
+        }
