@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     k.add_argument("--detector", default="blazeface")
     k.add_argument("--detect-every", type=int, default=1)
     k.add_argument("--method", default="learned", choices=["none", "kalman", "learned"])
-    k.add_argument("--latency-ms", type=float, default=33.0, help="downstream latency to predict over")
+    k.add_argument("--latency-ms", type=float, default=0.0, help="extra downstream latency to predict over")
     k.add_argument("--max-frames", type=int, default=0)
     k.set_defaults(func=_track)
 
@@ -55,13 +56,16 @@ def _train(args: argparse.Namespace) -> int:
 def _track(args: argparse.Namespace) -> int:
     from liveloop.vision.video import track_video
 
-    for line in track_video(
+    lines = track_video(
         args.video,
         detector=args.detector,
         detect_every=args.detect_every,
         method=args.method,
         latency_ms=args.latency_ms,
         max_frames=args.max_frames,
-    ):
+    )
+    for line in lines[:-1]:
         sys.stdout.write(line + "\n")
+    summary = json.loads(lines[-1])
+    sys.stderr.write(summary.pop("report") + "\n" + json.dumps(summary) + "\n")
     return 0

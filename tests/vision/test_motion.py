@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liveloop.vision.motion import GRID_DT_S, HISTORY, N_FEATURES, MotionMLP, history_features
+
+
+def _hist(n: int, v=(30.0, 0.0), size=50.0, origin=(0.0, 0.0), dt=1 / 30) -> np.ndarray:  # type: ignore[no-untyped-def]
+    t = np.arange(n) * dt
+    return np.stack([t, origin[0] + v[0] * t, origin[1] + v[1] * t, np.full(n, size), np.full(n, size)], axis=1)
+
+
+def test_relative_motion_normalisation_is_translation_and_scale_invariant() -> None:
+    a = history_features(_hist(30, v=(30, 10), size=50))
+    b = history_features(_hist(30, v=(60, 20), size=100, origin=(400, 300)))  # twice as big and fast, elsewhere
+    np.testing.assert_allclose(a.x, b.x, atol=1e-9)
+    np.testing.assert_allclose(a.v_ls, b.v_ls, atol=1e-9)
+    np.testing.assert_allclose(a.v_ls, [30 / 50, 10 / 50], rtol=1e-6)  # box sizes per second
+    assert a.x.shape == (N_FEATURES - 1,)
+
+
+def test_short_history_is_masked() -> None:
+    f = history_features(_hist(3))  # 2 frames = 67 ms < the 0.75 s grid
+    mask = f.x[2 * (HISTORY - 1) :]
+    n_valid = int(round(2 / 30 / GRID_DT_S))
+    assert mask.sum() == n_valid  # grid points after the first observation (the newest is implicit)
+    single = history_features(_hist(1))
+    np.testing.assert_array_equal(single.v_ls, [0, 0])
+
+
+def test_malformed_history_is_rejected() -> None:
+    with pytest.raises(ValueError, match="history"):
+        history_features(np.zeros((0, 5)))
+    with pytest.raises(ValueError, match="history"):
+        history_features(np.zeros((4, 3)))
+
+
+def test_shipped_weights_load_and_predict_in_pixels() -> None:
+    mlp = MotionMLP()
+    assert mlp.meta["meta_history"] == HISTORY
+    f = history_features(_hist(30, v=(90, 0), size=60, origin=(100, 100)))
+    xy, sig = mlp.predict([f], np.array([[0.0, 0.5, 1.0]]))
+    assert xy.shape == (1, 3, 2) and sig.shape == (1, 3)
+    assert xy[0, 0, 0] == pytest.approx(100 + 90 * 29 / 30, abs=5)  # τ = 0: where it is now
+    assert xy[0, 2, 0] == pytest.approx(100 + 90 * (29 / 30 + 1.0), abs=25)  # 1 s on at 90 px/s
+    assert sig[0, 0] < sig[0, 1] < sig[0, 2]
