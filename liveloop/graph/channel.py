@@ -93,28 +93,57 @@ def parse_policy(text: str) -> Policy:
 
 @dataclass(slots=True)
 class ChannelStats:
-    depth: int = 0
     peak: int = 0
     puts: int = 0
     drops: int = 0
 
 
 class Channel:
-    """One bounded input queue. Items are `(enqueued_ns, event)`."""
+    """One bounded input queue of events.
 
-    __slots__ = ("_closed", "_control", "_data", "_inbox", "_max", "_putters", "name", "policy", "stats")
+    The time an event was enqueued is its last hop's `t_out_ns` (when its
+    producer emitted it), so no timestamp is stored beside it.
+    """
+
+    __slots__ = ("_closed", "_control", "_data", "_inbox", "_lossless", "_max", "_putters", "name", "policy", "stats")
 
     def __init__(self, name: str, policy: Policy, inbox: Inbox) -> None:
         self.name = name
         self.policy = policy
         self.stats = ChannelStats()
         self._max = policy.maxsize
-        self._data: deque[tuple[int, Event]] = deque()
-        self._control: deque[tuple[int, Event]] = deque()
+        self._data: deque[Event] = deque()
+        self._control: deque[Event] = deque()
         self._inbox = inbox
         self._putters: deque[asyncio.Future[None]] = deque()
         self._closed = False
+        self._lossless = type(policy) is Block
         inbox._channels.append(self)
+
+    def offer(self, event: Event, now_ns: int) -> bool:
+        """The hot path for data: put without waiting unless a `block` channel is full (then False).
+
+        Lossy policies always succeed (evicting and counting the oldest).
+        """
+        data = self._data
+        if len(data) >= self._max:
+            if self._lossless or self._closed:
+                return False
+            data.popleft()
+            self.stats.drops += 1
+        data.append(event)
+        st = self.stats
+        st.puts += 1
+        n = len(data)
+        if n > st.peak:
+            st.peak = n
+        inbox = self._inbox
+        w = inbox._waiter
+        if w is not None:
+            inbox._waiter = None
+            if not w.done():
+                w.set_result(None)
+        return True
 
     # -- producer side -------------------------------------------------
     async def put(self, event: Event, now_ns: int) -> None:
@@ -122,12 +151,12 @@ class Channel:
             raise ChannelClosed(f"channel {self.name!r} is closed")
         if event.kind:
             if event.kind is EventKind.EOS:  # in order, after the data it ends; never evicted
-                self._data.append((now_ns, event))
+                self._data.append(event)
                 self._inbox._wake()
                 return
             while len(self._control) >= CONTROL_LANE_SIZE:  # interrupt / flush: the priority lane
                 await self._wait_for_room()
-            self._control.append((now_ns, event))
+            self._control.append(event)
             self._inbox._wake()
             return
         data = self._data
@@ -141,10 +170,9 @@ class Channel:
             else:  # Latest / DropOldest: evict the oldest, count it
                 data.popleft()
                 stats.drops += 1
-        data.append((now_ns, event))
+        data.append(event)
         stats.puts += 1
         n = len(data)
-        stats.depth = n
         if n > stats.peak:
             stats.peak = n
         self._inbox._wake()
@@ -153,13 +181,13 @@ class Channel:
         """Put without waiting; returns False (and counts a drop) if a Block channel is full."""
         if event.kind:
             if event.kind is EventKind.EOS:
-                self._data.append((now_ns, event))
+                self._data.append(event)
                 self._inbox._wake()
                 return True
             if len(self._control) >= CONTROL_LANE_SIZE:
                 self.stats.drops += 1
                 return False
-            self._control.append((now_ns, event))
+            self._control.append(event)
             self._inbox._wake()
             return True
         if len(self._data) >= self._max:
@@ -168,10 +196,9 @@ class Channel:
                 return False
             self._data.popleft()
             self.stats.drops += 1
-        self._data.append((now_ns, event))
+        self._data.append(event)
         self.stats.puts += 1
-        self.stats.depth = len(self._data)
-        self.stats.peak = max(self.stats.peak, self.stats.depth)
+        self.stats.peak = max(self.stats.peak, len(self._data))
         self._inbox._wake()
         return True
 
@@ -194,12 +221,11 @@ class Channel:
     # -- consumer side (through the Inbox) -------------------------------
     def clear(self) -> int:
         """Drop all queued data (not control, not end of stream); returns how many were dropped."""
-        eos = [item for item in self._data if item[1].kind]
+        eos = [e for e in self._data if e.kind]
         n = len(self._data) - len(eos)
         self._data.clear()
         self._data.extend(eos)
         self.stats.drops += n
-        self.stats.depth = 0
         while self._putters:
             self._wake_putter()
         return n
@@ -212,6 +238,11 @@ class Channel:
         self._putters.clear()
 
     def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def depth(self) -> int:
+        """Items queued now."""
         return len(self._data)
 
 
@@ -232,7 +263,7 @@ class Inbox:
             if not w.done():
                 w.set_result(None)
 
-    def get_nowait(self) -> tuple[int, Event] | None:
+    def get_nowait(self) -> Event | None:
         chans = self._channels
         for ch in chans:
             if ch._control:
@@ -245,7 +276,6 @@ class Inbox:
             ch = chans[0]
             if ch._data:
                 item = ch._data.popleft()
-                ch.stats.depth = len(ch._data)
                 if ch._putters:
                     ch._wake_putter()
                 return item
@@ -255,13 +285,12 @@ class Inbox:
             if ch._data:
                 self._rr = (self._rr + i + 1) % n
                 item = ch._data.popleft()
-                ch.stats.depth = len(ch._data)
                 if ch._putters:
                     ch._wake_putter()
                 return item
         return None
 
-    async def get(self) -> tuple[int, Event]:
+    async def get(self) -> Event:
         while True:
             item = self.get_nowait()
             if item is not None:

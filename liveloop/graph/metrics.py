@@ -7,7 +7,6 @@ max. Percentiles are computed on demand, never on the hot path.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,32 +19,68 @@ QUANTILES = (0.5, 0.95, 0.99)
 
 
 class LatencyStats:
-    """A bounded ring of int nanosecond samples with lifetime count/sum/max."""
+    """A bounded ring of int nanosecond samples with lifetime count and sum.
 
-    __slots__ = ("_cap", "_i", "_ring", "count", "max_ns", "sum_ns")
+    The hot path appends to a small list (`add`, or the bound `append` the
+    runtime keeps); samples are folded into the ring when that list reaches
+    `FOLD_AT` or when anything reads the statistics. Memory stays bounded.
+    """
+
+    __slots__ = ("_cap", "_count", "_i", "_pending", "_ring", "_sum", "append")
+
+    FOLD_AT = 1024
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self._ring = array("q", bytes(8 * capacity))
+        self._ring: list[int] = [0] * capacity
         self._cap = capacity
         self._i = 0
-        self.count = 0
-        self.sum_ns = 0
-        self.max_ns = 0
+        self._count = 0
+        self._sum = 0
+        self._pending: list[int] = []
+        self.append = self._pending.append  # the hot path: a C method, no Python frame
 
     def add(self, ns: int) -> None:
-        self._ring[self._i] = ns
-        i = self._i + 1
-        self._i = 0 if i == self._cap else i
-        self.count += 1
-        self.sum_ns += ns
-        if ns > self.max_ns:
-            self.max_ns = ns
+        self._pending.append(ns)
+        if len(self._pending) >= self.FOLD_AT:
+            self.fold()
+
+    def fold(self) -> None:
+        """Move pending samples into the ring and the lifetime totals."""
+        pending = self._pending
+        if not pending:
+            return
+        self._count += len(pending)
+        self._sum += sum(pending)
+        ring, cap, i = self._ring, self._cap, self._i
+        new = pending[-cap:]
+        head = min(len(new), cap - i)  # two slice copies at most: C speed, no per-sample Python loop
+        ring[i : i + head] = new[:head]
+        rest = len(new) - head
+        if rest:
+            ring[:rest] = new[head:]
+        self._i = (i + len(new)) % cap
+        pending.clear()
+
+    @property
+    def count(self) -> int:
+        return self._count + len(self._pending)
+
+    @property
+    def sum_ns(self) -> int:
+        self.fold()
+        return self._sum
 
     def samples(self) -> list[int]:
-        n = min(self.count, self._cap)
-        return list(self._ring[:n])
+        """The retained samples (the newest `capacity`), in no particular order."""
+        self.fold()
+        return self._ring[: min(self._count, self._cap)]
+
+    @property
+    def max_ns(self) -> int:
+        """The largest retained sample (0 when empty)."""
+        return max(self.samples(), default=0)
 
     def quantile_ns(self, q: float) -> float:
         """The q-quantile (0..1) of the retained samples, linear interpolation; NaN when empty."""
@@ -76,12 +111,16 @@ class NodeStats:
     service: LatencyStats = field(default_factory=LatencyStats)  # time inside process()
     queue_wait: LatencyStats = field(default_factory=LatencyStats)  # enqueue → taken
     control_latency: LatencyStats = field(default_factory=LatencyStats)  # control origin → handled here
-    events_in: int = 0
     events_out: int = 0
     errors: int = 0
     restarts: int = 0
     budget_misses: int = 0
     mode_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def events_in(self) -> int:
+        """Data events processed (one service-time sample each)."""
+        return self.service.count
 
 
 @dataclass(slots=True)
@@ -177,7 +216,8 @@ def prometheus_text(graphs: Iterable[Graph]) -> str:
                 for ch in rt.inbox.channels:
                     port = ch.name.split(".", 1)[1]
                     lab = f'graph="{_esc(g.name)}",node="{_esc(n)}",port="{_esc(port)}",policy="{ch.policy.name}"'
-                    lines.append(f"{metric}{{{lab}}} {getattr(ch.stats, attr)}")
+                    value = ch.depth if attr == "depth" else getattr(ch.stats, attr)
+                    lines.append(f"{metric}{{{lab}}} {value}")
     family("liveloop_path_latency_seconds", "summary", "Age of events at the end of a budgeted path.")
     for g in graphs:
         for b in g.budgets:

@@ -61,7 +61,7 @@ class Inlet(Node):
         self._ctx = ctx
         self._ready.set()
         while True:
-            _, ev = await self._inbox.get()
+            ev = await self._inbox.get()
             if ev.kind is EventKind.EOS:
                 return
             if ev.kind:
@@ -94,7 +94,7 @@ class Outlet(Node):
 
     async def get(self) -> Event:
         """The next event (data or control); an EOS event at the end."""
-        _, ev = await self._out.get()
+        ev = await self._out.get()
         return ev
 
     async def __aiter__(self) -> AsyncIterator[Event]:  # type: ignore[override]
@@ -213,7 +213,7 @@ class Subgraph(Node):
             inner = tg.create_task(self.graph.run(), name=f"subgraph:{self.name}")
             pending = set(self._inlets)
             while pending:
-                _, ev = await ctx.inbox.get()
+                ev = await ctx.inbox.get()
                 inlet = self._inlets[ev.port]
                 if ev.kind is EventKind.EOS:
                     pending.discard(ev.port)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from liveloop.graph.budget import CostModel, PathBudget, pick_mode
 from liveloop.graph.channel import Channel, Inbox
-from liveloop.graph.clock import Clock
+from liveloop.graph.clock import Clock, MonotonicClock
 from liveloop.graph.errors import GraphValidationError
 from liveloop.graph.event import Event, EventKind, Hop, oldest
 from liveloop.graph.metrics import NodeStats
@@ -28,6 +29,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("liveloop.graph")
 
 
+class _Done:
+    """An awaitable that is already finished (what `emit` returns when nothing had to wait)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield
+
+
+_DONE = _Done()
+_new = tuple.__new__  # builds Event/Hop tuples without the NamedTuple's Python-level __new__
+_DATA = EventKind.DATA
+
+
 class NodeContext:
     """The runtime of one node in one graph (what `process` receives as `ctx`)."""
 
@@ -36,12 +52,12 @@ class NodeContext:
         self.name = node.name
         self.graph_name = graph_name
         self.clock = clock
-        self.now_ns = clock.now_ns
+        # the real clock's bound method is replaced by the builtin itself: one call less per stamp
+        self.now_ns = time.monotonic_ns if type(clock) is MonotonicClock else clock.now_ns
         self.inbox = Inbox()
         self.stats = NodeStats()
         self.cost = CostModel()
         self.mode: Mode | None = None
-        self.busy = False
         # port -> list of (channel, destination port name)
         self.out_edges: dict[str, list[tuple[Channel, str]]] = {p: [] for p in node.outputs}
         # budgets measured where an event arrives on an input / leaves on an output of this node
@@ -57,29 +73,34 @@ class NodeContext:
         self._seq = itertools.count()
         self._t_in = 0
         self._cur: Event | None = None
+        self._blocked: list[tuple[Channel, Event]] = []
 
     # -- what nodes call -------------------------------------------------
-    async def emit(
+    def emit(
         self,
         port: str,
         data: Any,
         *,
         parent: Event | Sequence[Event] | None = None,
         origin_ns: int | None = None,
-    ) -> None:
-        """Send `data` on output `port`.
+    ) -> Awaitable[None]:
+        """Send `data` on output `port`; ``await`` the result (it waits only while a `block` edge is full).
 
         The output inherits origin and sequence number from `parent` (the
         oldest of several). Without a parent it is a new origin, stamped
         `origin_ns` (capture time) or now.
+
+        The event is handed to every edge that has room before this returns;
+        what is returned is an already-finished awaitable unless some `block`
+        edge was full, in which case awaiting it applies the back-pressure.
+        (A plain function, not a coroutine: no coroutine object per event.)
         """
         now = self.now_ns()
-        try:
-            edges = self.out_edges[port]
-        except KeyError:
+        edges = self.out_edges.get(port)
+        if edges is None:
             raise GraphValidationError(
                 f"node {self.name!r} emitted on unknown output {port!r}; its outputs are {sorted(self.out_edges)}"
-            ) from None
+            )
         if parent is None:
             origin = now if origin_ns is None else origin_ns
             seq = next(self._seq)
@@ -87,36 +108,54 @@ class NodeContext:
             prev = None
             t_in = origin if origin_ns is not None else now
         else:
-            if type(parent) is not Event:
+            if parent.__class__ is not Event:
                 parent = oldest(parent)  # type: ignore[arg-type]
-            origin, seq, source, prev = parent.origin_ns, parent.seq, parent.source, parent.hop  # type: ignore[union-attr]
+            _, origin, seq, source, _, prev, _ = parent  # type: ignore[misc]
             t_in = self._t_in
-        hop = Hop(self.name, t_in, now, prev)
+        hop = _new(Hop, (self.name, t_in, now, prev))
         self.stats.events_out += 1
         budgets = self.out_budgets.get(port)
         if budgets:
             for b in budgets:
-                if b.src_node == source and b.kind is EventKind.DATA:
+                if b.src_node == source and b.kind is _DATA:
                     b.record(now - origin)
+        blocked: list[tuple[Channel, Event]] | None = None
         for ch, dst_port in edges:
-            await ch.put(Event(data, origin, seq, source, dst_port, hop), now)
+            ev = _new(Event, (data, origin, seq, source, dst_port, hop, _DATA))
+            # Channel.offer inlined for the common case (room left); the rest goes through it.
+            q = ch._data
+            if len(q) < ch._max:
+                q.append(ev)
+                st = ch.stats
+                st.puts += 1
+                if len(q) > st.peak:
+                    st.peak = len(q)
+                inbox = ch._inbox
+                w = inbox._waiter
+                if w is not None:
+                    inbox._waiter = None
+                    if not w.done():
+                        w.set_result(None)
+            elif not ch.offer(ev, now):  # a full `block` edge
+                if blocked is None:
+                    blocked = []
+                blocked.append((ch, ev))
+        if blocked is None:
+            return _DONE
+        self._blocked = blocked
+        return self._put_blocked(blocked, now)
+
+    async def _put_blocked(self, blocked: list[tuple[Channel, Event]], now: int) -> None:
+        for ch, ev in blocked:
+            await ch.put(ev, now)
 
     def emit_nowait(self, port: str, data: Any, *, parent: Event | None = None, origin_ns: int | None = None) -> None:
         """Like `emit` but never waits: a full `block` edge counts a drop instead."""
-        now = self.now_ns()
-        edges = self.out_edges[port]
-        if parent is None:
-            origin = now if origin_ns is None else origin_ns
-            seq, source, prev = next(self._seq), self.name, None
-        else:
-            origin, seq, source, prev = parent.origin_ns, parent.seq, parent.source, parent.hop
-        hop = Hop(self.name, self._t_in or now, now, prev)
-        self.stats.events_out += 1
-        for b in self.out_budgets.get(port, ()):
-            if b.src_node == source and b.kind is EventKind.DATA:
-                b.record(now - origin)
-        for ch, dst_port in edges:
-            ch.put_nowait(Event(data, origin, seq, source, dst_port, hop), now)
+        pending = self.emit(port, data, parent=parent, origin_ns=origin_ns)
+        if pending is not _DONE:
+            pending.close()  # type: ignore[attr-defined]
+            for ch, _ in self._blocked:
+                ch.stats.drops += 1
 
     async def send_control(self, kind: EventKind, port: str | None = None, *, origin_ns: int | None = None) -> None:
         """Originate a control event (interrupt, flush, end of stream) on one output or all."""
@@ -190,17 +229,29 @@ class NodeContext:
         inbox = self.inbox
         now_ns = self.now_ns
         stats = self.stats
-        service = stats.service
-        qwait = stats.queue_wait
+        service, qwait = stats.service, stats.queue_wait
+        service_add = service.append  # folded into the statistics every FOLD_AT samples
+        qwait_add = qwait.append
+        pending = qwait._pending
+        fold_at = qwait.FOLD_AT
         modes = node.modes
         process = node.process
         in_budgets = self.in_budgets
         n_inputs = len(node.inputs)
+        single = inbox.channels[0] if len(inbox.channels) == 1 else None
+        create_future = asyncio.get_running_loop().create_future
         while True:
-            item = inbox.get_nowait()
-            if item is None:
-                item = await inbox.get()
-            enq_ns, ev = item
+            if single is not None and single._data and not single._control:
+                item = single._data.popleft()  # Inbox.get_nowait inlined for one input
+                if single._putters:
+                    single._wake_putter()
+            else:
+                item = inbox.get_nowait()
+                if item is None:  # Inbox.get inlined: wait for a put to wake us, then look again
+                    inbox._waiter = create_future()
+                    await inbox._waiter
+                    continue
+            ev = item
             t_in = now_ns()
             self._t_in = t_in
             if ev.kind:
@@ -217,8 +268,8 @@ class NodeContext:
                 else:
                     await node.on_control(ev, self)
                 continue
-            qwait.add(t_in - enq_ns)
-            stats.events_in += 1
+            hop = ev[5]
+            qwait_add(t_in - hop[2] if hop is not None else 0)
             if in_budgets:
                 self._record_in_budgets(ev, t_in)
             if modes:
@@ -226,20 +277,25 @@ class NodeContext:
                 self.mode = mode
                 stats.mode_counts[mode.name] = stats.mode_counts.get(mode.name, 0) + 1
             self._cur = ev
-            self.busy = True
-            try:
-                await process(ev, self)
-            finally:
-                self.busy = False
+            await process(ev, self)  # on an exception, run_node resets `_cur`
+            self._cur = None
             t_out = now_ns()
             dt = t_out - t_in
-            service.add(dt)
+            service_add(dt)
+            if len(pending) >= fold_at:
+                qwait.fold()
+                service.fold()
             if modes:
                 self.cost.observe(self.mode.name, dt)  # type: ignore[union-attr]
             if self.node_budget_ns is not None and dt > self.node_budget_ns:
                 stats.budget_misses += 1
             if self.trace is not None:
                 self.trace.complete(self.name, ev.port, t_in, dt, ev.seq, self.mode.name if modes else None)
+
+    @property
+    def busy(self) -> bool:
+        """True while the node is inside `process`."""
+        return self._cur is not None
 
     def _record_in_budgets(self, ev: Event, t_in: int) -> None:
         for b in self.in_budgets.get(ev.port, ()):
@@ -275,7 +331,7 @@ async def run_node(ctx: NodeContext) -> None:
             raise NodeFailed(ctx.name, str(exc)) from exc
         except Exception as exc:
             ctx.stats.errors += 1
-            ctx.busy = False
+            ctx._cur = None
             if policy.on_error is OnError.RESTART and restarts < policy.max_restarts:
                 restarts += 1
                 ctx.stats.restarts += 1

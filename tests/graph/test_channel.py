@@ -15,7 +15,7 @@ def ev(i: int, kind: EventKind = EventKind.DATA) -> Event:
 def drain(inbox: Inbox) -> list:
     out = []
     while (item := inbox.get_nowait()) is not None:
-        out.append(item[1])
+        out.append(item)
     return out
 
 
@@ -49,7 +49,7 @@ async def test_block_applies_back_pressure_without_loss():
     await asyncio.sleep(0)
     assert not third.done()  # full: the producer waits
     got = await inbox.get()
-    assert got[1].data == 0
+    assert got.data == 0
     await asyncio.wait_for(third, 1)
     assert [e.data for e in drain(inbox)] == [1, 2]
     assert ch.stats.drops == 0

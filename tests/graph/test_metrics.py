@@ -38,13 +38,13 @@ async def test_prometheus_text_parses_back_with_the_right_values():
     assert drops["w"] == g.runtimes["w"].channels["inp"].stats.drops > 0
     misses = [s for s in families["liveloop_path_misses"].samples if s.labels["path"] == "e2e"]
     assert misses[0].value == g.budgets[0].stats.misses
-    goodput = [s for s in families["liveloop_path_goodput_ratio"].samples][0]
+    goodput = next(iter(families["liveloop_path_goodput_ratio"].samples))
     assert goodput.value == g.budgets[0].stats.goodput
     svc = {
         (s.labels["node"], s.labels.get("quantile")): s.value for s in families["liveloop_node_service_seconds"].samples
     }
     assert svc[("w", "0.5")] == 0.003
-    budget = [s for s in families["liveloop_path_budget_seconds"].samples][0]
+    budget = next(iter(families["liveloop_path_budget_seconds"].samples))
     assert budget.value == 0.0035
 
 
