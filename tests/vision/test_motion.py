@@ -23,7 +23,7 @@ def test_relative_motion_normalisation_is_translation_and_scale_invariant() -> N
 def test_short_history_is_masked() -> None:
     f = history_features(_hist(3))  # 2 frames = 67 ms < the 0.75 s grid
     mask = f.x[2 * (HISTORY - 1) :]
-    n_valid = int(round(2 / 30 / GRID_DT_S))
+    n_valid = round(2 / 30 / GRID_DT_S)
     assert mask.sum() == n_valid  # grid points after the first observation (the newest is implicit)
     single = history_features(_hist(1))
     np.testing.assert_array_equal(single.v_ls, [0, 0])

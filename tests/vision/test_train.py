@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liveloop.vision.motion import N_FEATURES, MotionMLP
+from liveloop.vision.train import TUD_HELD_OUT_IDS, TrainConfig, load_tud_tracks, synthetic_track, train
+
+
+def test_tud_tracks_load_from_the_pypi_asset() -> None:
+    tracks = load_tud_tracks()
+    assert sorted(tracks) == list(range(1, 11))
+    assert len(tracks[3]) == 179 and tracks[3].shape[1] == 5
+    assert set(TUD_HELD_OUT_IDS) <= set(tracks)
+    assert np.all(np.diff(tracks[3][:, 0]) == pytest.approx(1 / 25))
+
+
+def test_synthetic_tracks_are_smooth_and_reproducible() -> None:
+    a = synthetic_track(np.random.default_rng(5))
+    b = synthetic_track(np.random.default_rng(5))
+    np.testing.assert_array_equal(a, b)
+    step = np.hypot(*np.diff(a[:, 1:3], axis=0).T)
+    assert step.max() < 0.5 * a[0, 3] + 1  # never more than half a box per frame
+
+
+def test_a_tiny_training_run_writes_loadable_weights(tmp_path: Path) -> None:
+    out = train(TrainConfig(n_synthetic_tracks=40, samples_per_track=8, tud_repeats=1, epochs=2), tmp_path / "w.npz",
+                progress=False)  # fmt: skip
+    mlp = MotionMLP(out)
+    assert mlp.layers[0][0].shape == (N_FEATURES, 96)
+    assert mlp.meta["meta_epochs"] == 2
+
+
+def test_bad_training_config_is_rejected() -> None:
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=0)
