@@ -202,12 +202,12 @@ def _extract_members(archive: Path, patterns: tuple[str, ...], out: Path) -> int
                     n += 1
     else:
         with tarfile.open(archive) as tf:
-            for m in tf.getmembers():
-                if m.isfile() and wanted(m.name):
-                    f = tf.extractfile(m)
+            for info in tf.getmembers():
+                if info.isfile() and wanted(info.name):
+                    f = tf.extractfile(info)
                     if f is None:
                         continue
-                    target = out / m.name
+                    target = out / info.name
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(f.read())
                     n += 1

@@ -32,6 +32,7 @@ import importlib
 import inspect
 import sys
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,13 @@ BUDGET_KEYS = {"name", "from", "to", "ms", "kind"}
 RESTART_KEYS = {"on_error", "max_restarts", "backoff_ms", "backoff_factor"}
 
 
-def _check_keys(where: str, table: Any, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:
+def _check_keys(where: str, table: Any, allowed: set[str], required: Collection[str] = ()) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise GraphDeclarationError(f"{where} must be a table, got {type(table).__name__}")
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise GraphDeclarationError(f"{where}: unknown key {unknown[0]!r}; allowed keys are {sorted(allowed)}")
-    missing = sorted(required - set(table))
+    missing = sorted(set(required) - set(table))
     if missing:
         raise GraphDeclarationError(f"{where}: missing required key {missing[0]!r}")
     return table
@@ -108,10 +109,10 @@ def graph_from_dict(
         if "restart" in conf:
             r = _check_keys(f"{where} restart", conf["restart"], RESTART_KEYS)
             try:
-                policy = RestartPolicy(**{**r, "on_error": OnError(r.get("on_error", "stop_graph"))})
+                restart = RestartPolicy(**{**r, "on_error": OnError(r.get("on_error", "stop_graph"))})
             except ValueError as exc:
                 raise GraphDeclarationError(f"{where} restart: {exc}") from exc
-            node.restart = policy  # type: ignore[misc]
+            node.restart = restart  # type: ignore[misc]
         g.add(node, name)
         if "budget_ms" in conf:
             g.node_budget(name, ms=float(conf["budget_ms"]))

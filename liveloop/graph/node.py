@@ -102,8 +102,9 @@ class RestartPolicy:
 class Node:
     """Base of every node. Subclass, declare ports, implement `process` (or `run`)."""
 
-    inputs: ClassVar[dict[str, Input]] = {}
-    outputs: ClassVar[dict[str, Output]] = {}
+    # Declared on the class (from the port attributes); copied per instance so a node may add ports.
+    inputs: dict[str, Input] = {}  # noqa: RUF012 - replaced by a per-class copy in __init_subclass__
+    outputs: dict[str, Output] = {}  # noqa: RUF012
     modes: ClassVar[tuple[Mode, ...]] = ()
     restart: ClassVar[RestartPolicy] = RestartPolicy()
     drop_on_interrupt: ClassVar[bool] = True

@@ -240,6 +240,7 @@ class NodeContext:
         n_inputs = len(node.inputs)
         single = inbox.channels[0] if len(inbox.channels) == 1 else None
         create_future = asyncio.get_running_loop().create_future
+        item: Event | None
         while True:
             if single is not None and single._data and not single._control:
                 item = single._data.popleft()  # Inbox.get_nowait inlined for one input
@@ -286,11 +287,12 @@ class NodeContext:
                 qwait.fold()
                 service.fold()
             if modes:
-                self.cost.observe(self.mode.name, dt)  # type: ignore[union-attr]
+                assert self.mode is not None
+                self.cost.observe(self.mode.name, dt)
             if self.node_budget_ns is not None and dt > self.node_budget_ns:
                 stats.budget_misses += 1
             if self.trace is not None:
-                self.trace.complete(self.name, ev.port, t_in, dt, ev.seq, self.mode.name if modes else None)
+                self.trace.complete(self.name, ev.port, t_in, dt, ev.seq, self.mode.name if self.mode else None)
 
     @property
     def busy(self) -> bool:
