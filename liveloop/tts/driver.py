@@ -187,7 +187,7 @@ async def say(
         start: int | None = None
         while True:
             now = clock.now_ns()
-            items = stream.pull(now)
+            items = stream.pull(now) if paced else stream.release(now)
             if items:
                 if start is None:
                     start = now

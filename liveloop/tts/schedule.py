@@ -19,7 +19,9 @@ is free. Cutting rules, in order:
 
 1. a span never crosses a sentence end (``. ! ? …``): cut right after it;
 2. if more than ``a`` words are buffered, cut at the last clause boundary
-   (``, ; : —``) in ``[ceil(t/2), a]`` words, else at ``a`` words;
+   (``, ; : —``) in ``[ceil(t/2), a]`` words, else at the first one at most
+   `slack_words` past ``a``, else at ``a`` words (a sentence end up to
+   `slack_words` past ``a`` also counts as near);
 3. if at least ``t`` words are buffered, take them all, cutting at the last
    clause boundary when one lies in the back half — unless enough audio is
    queued ahead of the listener (``ahead_ms > patience_ms``) and the text does
@@ -68,6 +70,7 @@ class SchedulerConfig:
     schedule: Schedule = Schedule.BALANCE
     steps: tuple[tuple[int, int], ...] | None = None  # custom text:audio steps; overrides `schedule`
     patience_ms: float = 1500.0  # with this much audio queued, wait for a clause boundary
+    slack_words: int = 2  # a boundary this many words past a span's bound is "near": cut there
     max_buffered_words: int = 512  # back-pressure threshold (`is_full`)
     max_word_chars: int = 64  # longer "words" (URLs, hashes) are cut into pieces
     tokens_are_words: bool = False
@@ -79,6 +82,8 @@ class SchedulerConfig:
         for t, a in self.resolved_steps:
             if not (isinstance(t, int) and isinstance(a, int)) or t < 1 or a < t:
                 raise ValueError(f"schedule steps must be int pairs with 1 <= text <= audio, got {t}:{a}")
+        if not 0 <= self.slack_words <= 8:
+            raise ValueError(f"slack_words must be in [0, 8], got {self.slack_words}")
         if self.patience_ms < 0:
             raise ValueError(f"patience_ms must be >= 0, got {self.patience_ms}")
         if self.max_buffered_words < 16:
@@ -252,24 +257,29 @@ class InterleavingScheduler:
             return None
         t, a = self.step
         n = len(words)
-        # 1. never cross a sentence end
-        for i in range(min(n, a)):
+        reach = min(n, a + self.config.slack_words)
+        # 1. never cross a sentence end (one just past the bound is near enough)
+        for i in range(reach):
             if words[i].boundary is Boundary.SENTENCE:
                 return self._cut(i + 1, now_ns)
-        if n > a:  # 2. more than a span's worth: cut at a clause boundary near the max
-            return self._cut(self._clause_cut(max(1, math.ceil(t / 2)), a), now_ns)
+        lo = max(1, math.ceil(t / 2))
+        if n > a:  # 2. more than a span's worth: cut at a clause boundary near the bound
+            return self._cut(self._clause_cut(lo, a, reach), now_ns)
         if self._finished:  # 4. the tail
-            return self._cut(self._clause_cut(max(1, math.ceil(t / 2)), n), now_ns)
+            return self._cut(self._clause_cut(lo, n, n), now_ns)
         if n < t:
             return None
         # 3. enough words: wait for a boundary only if the listener has plenty queued
         if words[-1].boundary is Boundary.NONE and ahead_ms > self.config.patience_ms:
             return None
-        return self._cut(self._clause_cut(max(t, math.ceil(n / 2)), n), now_ns)
+        return self._cut(self._clause_cut(max(t, math.ceil(n / 2)), n, n), now_ns)
 
-    def _clause_cut(self, lo: int, hi: int) -> int:
-        """Number of words to take: the last clause boundary at word count in [lo, hi], else hi."""
+    def _clause_cut(self, lo: int, hi: int, reach: int) -> int:
+        """Words to take: the last clause boundary at a count in [lo, hi], else the first in (hi, reach], else hi."""
         for k in range(hi, lo - 1, -1):
+            if self._words[k - 1].boundary is not Boundary.NONE:
+                return k
+        for k in range(hi + 1, reach + 1):
             if self._words[k - 1].boundary is not Boundary.NONE:
                 return k
         return hi

@@ -276,6 +276,32 @@ class PiperSynthesizer:
             feeds["sid"] = self._sid
         return feeds
 
+    def front(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The model up to the decoder: z (1, 192, T frames) and frames per phoneme id (n_ids,)."""
+        if self.model.front is None:
+            raise VoiceError("this voice was not split (no `onnx` package or an unknown export): no front end")
+        z, frames_per_id = self.model.front.run(None, self._inputs(ids))
+        return z, np.asarray(frames_per_id).reshape(-1).astype(np.int64)
+
+    def decode_windows(self, z: np.ndarray, first: bool = True) -> Iterator[tuple[int, np.ndarray, float]]:
+        """Decode z (1, 192, T) window by window: (start frame, raw audio (N,) float32, seconds spent)."""
+        cfg = self.config
+        n_frames = int(z.shape[2])
+        ctx = cfg.context_frames
+        start = 0
+        size = cfg.first_chunk_frames if first else max(cfg.first_chunk_frames, cfg.chunk_frames // 2)
+        while start < n_frames:
+            end = min(n_frames, start + size)
+            if n_frames - end < size // 2:  # don't leave a sliver for one more call
+                end = n_frames
+            lo, hi = max(0, start - ctx), min(n_frames, end + ctx)  # window plus context on both sides
+            t1 = time.perf_counter()
+            audio = self.model.decoder.run(None, {_Z_TENSOR: z[:, :, lo:hi]})[0].reshape(-1)  # (1,1,1,N) -> (N,)
+            cut = audio[(start - lo) * HOP_SAMPLES : (end - lo) * HOP_SAMPLES]
+            yield start, cut, time.perf_counter() - t1
+            start = end
+            size = cfg.chunk_frames
+
     def _stream_sentence(
         self,
         ids: list[int],
@@ -285,11 +311,9 @@ class PiperSynthesizer:
         offset: int,
         first: bool,
     ) -> Generator[SynthChunk, None, int]:
-        cfg = self.config
         t0 = time.perf_counter()
-        z, frames_per_id = self.model.front.run(None, self._inputs(ids))  # z: (1, 192, T); frames: (1, n_ids)
+        z, frames = self.front(ids)
         front_s = time.perf_counter() - t0
-        frames = np.asarray(frames_per_id).reshape(-1).astype(np.int64)
         cum = np.concatenate([[0], np.cumsum(frames)])  # frame index where each id starts
         timings = tuple(
             WordTiming(
@@ -297,28 +321,15 @@ class PiperSynthesizer:
             )
             for wi, pi in sent_words
         )
-        n_frames = int(z.shape[2])
-        ctx = cfg.context_frames
-        start = 0
-        size = cfg.first_chunk_frames if first else max(cfg.first_chunk_frames, cfg.chunk_frames // 2)
         pending_words = timings
         extra_s = front_s
-        while start < n_frames:
-            end = min(n_frames, start + size)
-            if n_frames - end < size // 2:  # don't leave a sliver for a last call
-                end = n_frames
-            lo, hi = max(0, start - ctx), min(n_frames, end + ctx)
-            t1 = time.perf_counter()
-            audio = self.model.decoder.run(None, {_Z_TENSOR: z[:, :, lo:hi]})[0].reshape(-1)
-            cut = audio[(start - lo) * HOP_SAMPLES : (end - lo) * HOP_SAMPLES]
-            samples = np.clip(cut * cfg.gain, -1.0, 1.0).astype(np.float32)
-            spent = time.perf_counter() - t1 + extra_s
-            yield SynthChunk(samples, offset + start * HOP_SAMPLES, pending_words, spent)
+        gain = self.config.gain
+        for start, raw, spent in self.decode_windows(z, first):
+            samples = np.clip(raw * gain, -1.0, 1.0).astype(np.float32)
+            yield SynthChunk(samples, offset + start * HOP_SAMPLES, pending_words, spent + extra_s)
             pending_words = ()
             extra_s = 0.0
-            start = end
-            size = cfg.chunk_frames
-        return offset + n_frames * HOP_SAMPLES
+        return offset + int(z.shape[2]) * HOP_SAMPLES
 
     def _whole_sentence(
         self, ids: list[int], ph_starts: list[int], sent_words: list[tuple[int, int]], words: list[str], offset: int
