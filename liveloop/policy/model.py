@@ -19,6 +19,7 @@ ones live in ``liveloop/policy/checkpoints/<name>.pt`` and load by name.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,14 +94,9 @@ class RtiSettings:
     curve: tuple[float, ...] = ()  # the criterion per candidate K'
 
     def __post_init__(self) -> None:
-        if (
-            not self.timesteps
-            or self.timesteps[0] != self.k_prime
-            or list(self.timesteps) != sorted(set(self.timesteps), reverse=True)
-        ):
-            raise ValueError(f"timesteps must start at k_prime and strictly decrease, got {self.timesteps}")
-        if self.timesteps[-1] != 0:
-            raise ValueError(f"timesteps must end at 0, got {self.timesteps}")
+        ts = self.timesteps
+        if not ts or ts[0] != self.k_prime or ts[-1] < 0 or any(a <= b for a, b in itertools.pairwise(ts)):
+            raise ValueError(f"timesteps must start at k_prime and strictly decrease to >= 0, got {ts}")
 
 
 class DiffusionPolicy:

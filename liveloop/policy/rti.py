@@ -75,9 +75,16 @@ def clip_discrete(warm: torch.Tensor, dims: list[int], limit: float) -> torch.Te
 
 
 def rti_timesteps(k_prime: int, max_nfe: int = 3) -> tuple[int, ...]:
-    """[K′, …, 0] with at most ``max_nfe`` entries (evenly spaced when K′ + 1 > max_nfe)."""
+    """[K′, …, 0] with at most ``max_nfe`` entries (evenly spaced when K′ + 1 > max_nfe).
+
+    With ``max_nfe = 1`` the list is ``(K′,)``: one jump from K′ straight to the clean chunk.
+    """
     if k_prime < 0:
         raise ValueError(f"k_prime must be >= 0, got {k_prime}")
+    if max_nfe < 1:
+        raise ValueError(f"max_nfe must be >= 1, got {max_nfe}")
+    if max_nfe == 1:
+        return (k_prime,)
     if k_prime + 1 <= max_nfe:
         return tuple(range(k_prime, -1, -1))
     pts = np.linspace(k_prime, 0, max_nfe)
@@ -137,8 +144,7 @@ class RtiSampler:
         self.policy = policy
         self.mode = mode
         self.timesteps = tuple(timesteps or policy.rti.timesteps)
-        if not self.timesteps or self.timesteps[-1] != 0 or any(a <= b for a, b in itertools.pairwise(self.timesteps)):
-            raise ValueError(f"RTI timesteps must strictly decrease to 0, got {self.timesteps}")
+        _check_timesteps(self.timesteps)
         self.kind = kind
         self.generator = torch.Generator().manual_seed(seed)
         self.prev_clean: torch.Tensor | None = None  # (B, H, A) normalised
@@ -160,7 +166,8 @@ class RtiSampler:
             warm = clip_discrete(warm, [g], self.policy.schedule.sigma(self.timesteps[0]))
         return warm
 
-    def decide(self, obs_window: np.ndarray) -> np.ndarray:
+    def decide(self, obs_window: np.ndarray, max_nfe: int | None = None) -> np.ndarray:
+        """One decision. ``max_nfe`` (the node's knob) caps a warm decision's network evaluations."""
         policy = self.policy
         cond = policy.cond(obs_window)
         if self.prev_clean is None or self.prev_clean.shape[0] != cond.shape[0]:
@@ -169,8 +176,15 @@ class RtiSampler:
             x0 = denoise(policy, x, cond, ts, StepKind.DDPM, self.generator)
         else:
             ts = self.timesteps
+            if max_nfe is not None and max_nfe < len(ts):
+                ts = rti_timesteps(ts[0], max_nfe)
             x0 = denoise(policy, self.warm_start(), cond, ts, self.kind, self.generator)
         self.last_nfe = len(ts)
         self.prev_clean = x0
         self.decisions += 1
         return policy.to_actions(x0)
+
+
+def _check_timesteps(ts: tuple[int, ...]) -> None:
+    if not ts or ts[-1] < 0 or any(a <= b for a, b in itertools.pairwise(ts)):
+        raise ValueError(f"RTI timesteps must be >= 0 and strictly decrease, got {ts}")
