@@ -33,6 +33,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--watchdog-ms", type=float, default=100.0, help="robot stops after this long without actions")
     p.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     p.add_argument("--report", type=Path, default=None, help="write a JSON report here")
+    p.add_argument("--realtime", action="store_true", help="run the robot loop under SCHED_FIFO (if permitted)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,7 +84,14 @@ def _sim(args: argparse.Namespace) -> int:
         episode_s=args.episode_s,
     )
     report = asyncio.run(
-        run_sim(config, _address(args), duration_s=args.duration, spin_ms=args.spin_ms, report_path=args.report)
+        run_sim(
+            config,
+            _address(args),
+            duration_s=args.duration,
+            spin_ms=args.spin_ms,
+            report_path=args.report,
+            realtime=args.realtime,
+        )
     )
     summary = {k: v for k, v in report.to_json().items() if k not in ("jitter_ms", "state_to_action_ms")}
     print(json.dumps(summary, indent=1))
@@ -161,6 +169,8 @@ def _spawn_sim(args: argparse.Namespace, address: Any) -> subprocess.Popen[bytes
         cmd += ["--username", address.username]
     if args.sim_report:
         cmd += ["--report", str(args.sim_report)]
+    if args.realtime:
+        cmd += ["--realtime"]
     env = dict(os.environ)
     if address.password:
         env[PASSWORD_ENV] = address.password

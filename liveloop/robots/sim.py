@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ class SimRobot:
         client_id = f"liveloop-robot-{config.robot_id}-{os.getpid()}"
         self.link = MqttLink(broker, LinkConfig(client_id), self.core.subscriptions(), self.clock)
         self._stop = asyncio.Event()
+        self.realtime = False  # running under SCHED_FIFO
 
     def stop(self) -> None:
         self._stop.set()
@@ -110,7 +112,7 @@ class SimRobot:
     def report(self) -> SimReport:
         core = self.core
         return SimReport(
-            loop=self.pacer.stats(),
+            loop={**self.pacer.stats(), "realtime": float(self.realtime)},
             state_to_action=core.latency_stats(),
             transitions=[
                 {"before": t.before.value, "after": t.after.value, "at_ns": t.at_ns, "reason": t.reason}
@@ -126,6 +128,19 @@ class SimRobot:
         )
 
 
+def enter_realtime(priority: int = 10) -> str | None:
+    """Ask for SCHED_FIFO, as a robot's control process would; returns why not, or None on success.
+
+    The kernel's real-time throttling (sched_rt_runtime_us) still leaves the other
+    processes their share even if this one spun forever.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (AttributeError, PermissionError, OSError) as exc:
+        return f"SCHED_FIFO refused: {exc}"
+    return None
+
+
 async def run_sim(
     config: SimConfig,
     broker: BrokerAddress,
@@ -133,9 +148,14 @@ async def run_sim(
     duration_s: float | None = None,
     spin_ms: float = 1.0,
     report_path: Path | None = None,
+    realtime: bool = False,
 ) -> SimReport:
     """Run until `duration_s` passes or SIGINT/SIGTERM; optionally write the report as JSON."""
+    rt_error = enter_realtime() if realtime else "not requested"
+    if realtime and rt_error:
+        print(f"liveloop robot sim: {rt_error}; running at normal priority", file=sys.stderr)
     robot = SimRobot(config, broker, spin_ms=spin_ms)
+    robot.realtime = rt_error is None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):

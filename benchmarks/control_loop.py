@@ -1,0 +1,296 @@
+"""The robot control loop over MQTT: loop timing, state → action latency, watchdog stop time.
+
+For each broker (the embedded amqtt, hosted in the agent's process as `liveloop
+robot` does; and a private Mosquitto process) and each robot rate (50 Hz and
+100 Hz), each responder runs for `--duration` seconds (60, or 10 with
+--quick) as three processes::
+
+    liveloop robot sim      the simulated robot (fixed-rate loop, watchdog)      → loop jitter, misses, round trip
+    liveloop robot --no-sim the agent: bridge + responder (+ amqtt broker)        → state → action latency
+    this script             starts them, then SIGKILLs the agent                  → watchdog stop time
+
+Responders: `rti` and `ddpm100` (the policy package's checkpoint, side by side:
+the issue's baseline) when a checkpoint is there, and `expert` (the task's
+scripted expert, a placeholder with no learned policy) always.
+
+Measured:
+    jitter_ms_p50/p99  how late each robot tick started after its absolute deadline
+    misses             ticks whose work ran past the next deadline
+    state_to_action    agent side: a state taken off the wire → the decision's chunk handed to the socket
+    round_trip         robot side: a state published → the chunk answering it received (two broker hops)
+    watchdog_stop_ms   SIGKILL of the agent → the robot's watchdog stop (robot clock = this machine's CLOCK_MONOTONIC)
+
+    python benchmarks/control_loop.py [--quick] [--out PATH] [--brokers amqtt,mosquitto] [--policies rti,ddpm100,expert]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from liveloop.robots.broker import Credentials, MosquittoBroker, free_port, wait_listening  # noqa: E402
+
+PASSWORD_ENV = "LIVELOOP_MQTT_PASSWORD"
+KILL_TAIL_S = 1.5  # the robot keeps running this long after the agent is killed
+
+
+def _pct(xs: list[float], q: float) -> float | None:
+    return round(float(np.percentile(xs, q)), 3) if xs else None
+
+
+def _loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _have_checkpoint() -> bool:
+    try:
+        from liveloop.policy.model import resolve_checkpoint
+
+        resolve_checkpoint("reach_grasp")
+        return True
+    except Exception:
+        return False
+
+
+async def run_one(
+    broker_name: str, hz: int, policy: str, duration_s: float, work: Path, realtime: bool
+) -> dict[str, Any]:
+    creds = Credentials("bench", "bench-" + os.urandom(6).hex())
+    env = {**os.environ, PASSWORD_ENV: creds.password, "PYTHONPATH": str(ROOT)}
+    tag = f"{broker_name}-{hz}-{policy}-{'rt' if realtime else 'normal'}"
+    agent_report, sim_report = work / f"agent-{tag}.json", work / f"sim-{tag}.json"
+    mosq: MosquittoBroker | None = None
+    py = [sys.executable, "-m", "liveloop", "robot"]
+    common = ["--username", creds.username, "--rate-hz", str(hz), "--robot-id", "bench"]
+    if broker_name == "mosquitto":
+        mosq = MosquittoBroker(creds)
+        addr = await mosq.start()
+        url = f"mqtt://127.0.0.1:{addr.port}"
+        agent_cmd = [*py, "--no-sim", "--broker", url, *common, "--policy", policy, "--report", str(agent_report)]
+    else:
+        port = free_port()
+        url = f"mqtt://127.0.0.1:{port}"
+        agent_cmd = [*py, "--no-sim", "--port", str(port), *common, "--policy", policy, "--report", str(agent_report)]
+    agent = subprocess.Popen(agent_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sim: subprocess.Popen[bytes] | None = None
+    try:
+        host_port = int(url.rsplit(":", 1)[1])
+        if broker_name == "amqtt" and not await wait_listening("127.0.0.1", host_port, 60):
+            raise RuntimeError(
+                f"agent with embedded broker did not start: {agent.stderr.read() if agent.stderr else ''}"
+            )
+        for _ in range(600):  # the agent writes its first report once its responder is loaded and it runs
+            if agent_report.exists() or agent.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        if agent.poll() is not None:
+            raise RuntimeError(f"agent exited: {agent.stderr.read().decode()[-2000:] if agent.stderr else ''}")
+        sim_cmd = [*py, "sim", "--broker", url, *common, "--duration", str(duration_s + KILL_TAIL_S)]
+        sim_cmd += ["--report", str(sim_report), *(["--realtime"] if realtime else [])]
+        sim = subprocess.Popen(sim_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        await asyncio.sleep(duration_s)
+        kill_ns = time.monotonic_ns()
+        agent.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(agent.wait, 10)
+        await asyncio.to_thread(sim.wait, 30 + KILL_TAIL_S)
+        if sim.returncode != 0:
+            raise RuntimeError(f"sim failed: {sim.stderr.read().decode()[-2000:] if sim.stderr else ''}")
+    finally:
+        for p in (agent, sim):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait(5)
+        if mosq is not None:
+            mosq.kill()
+            await mosq.stop()
+    s = json.loads(sim_report.read_text())
+    a = json.loads(agent_report.read_text()) if agent_report.exists() else {}
+    mode_at_kill = "idle"
+    stop_ms = None
+    for tr in s["transitions"]:
+        if tr["at_ns"] <= kill_ns:
+            mode_at_kill = tr["after"]
+        elif tr["after"] == "stopped" and stop_ms is None and mode_at_kill == "running":
+            stop_ms = round((tr["at_ns"] - kill_ns) / 1e6, 2)
+    rt = s["state_to_action_ms"]
+    return {
+        "broker": broker_name,
+        "hz": hz,
+        "policy": policy,
+        "sim_priority": "realtime" if s["loop"].get("realtime") else "normal",
+        "jitter_ms_p50": s["loop"]["jitter_ms_p50"],
+        "jitter_ms_p99": s["loop"]["jitter_ms_p99"],
+        "jitter_ms_max": s["loop"]["jitter_ms_max"],
+        "misses": int(s["loop"]["misses"]),
+        "ticks": int(s["loop"]["ticks"]),
+        "state_to_action_ms_p50": a.get("state_to_action_ms_p50"),
+        "state_to_action_ms_p99": a.get("state_to_action_ms_p99"),
+        "state_to_action_ms_p99_warm": a.get("state_to_action_ms_p99_warm"),
+        "nfe_p50": a.get("nfe_p50"),
+        "decide_ms_p50": a.get("decide_ms_p50"),
+        "decisions": a.get("decisions"),
+        "heartbeats": a.get("heartbeats"),
+        "round_trip_ms_p50": _pct(rt, 50),
+        "round_trip_ms_p99": _pct(rt, 99),
+        "watchdog_stops": sum(1 for t in s["transitions"] if t["after"] == "stopped" and t["at_ns"] <= kill_ns),
+        "mode_at_kill": mode_at_kill,
+        "watchdog_stop_ms": stop_ms,
+        "episodes": s["episodes"],
+        "outcomes": s["outcomes"],
+        "stale_actions": s["stale_actions"],
+        "jitter_ms": s["jitter_ms"],
+    }
+
+
+def summarise(runs: list[dict[str, Any]], primary: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for b in sorted({r["broker"] for r in runs}):
+        entry: dict[str, Any] = {}
+        stops = []
+        for hz in (50, 100):
+            rs = [r for r in runs if r["broker"] == b and r["hz"] == hz]
+            if not rs:
+                continue
+            rt = [r for r in rs if r["sim_priority"] == "realtime"] or rs
+            main = next((r for r in rt if r["policy"] == primary), rt[0])
+            normal = next((r for r in rs if r["sim_priority"] == "normal" and r["policy"] == primary), None)
+            entry[f"hz{hz}"] = {
+                "policy": main["policy"],
+                "sim_priority": main["sim_priority"],
+                "jitter_ms_p50": main["jitter_ms_p50"],
+                "jitter_ms_p99": main["jitter_ms_p99"],
+                "misses": main["misses"],
+                "state_to_action_ms_p50": main["state_to_action_ms_p50"],
+                "state_to_action_ms_p99": main["state_to_action_ms_p99"],
+                "round_trip_ms_p99": main["round_trip_ms_p99"],
+                "policies": {r["policy"]: {k: v for k, v in r.items() if k != "jitter_ms"} for r in rt},
+                "normal_priority": None
+                if normal is None
+                else {k: normal[k] for k in ("jitter_ms_p50", "jitter_ms_p99", "misses", "state_to_action_ms_p99")},
+            }
+            stops += [r["watchdog_stop_ms"] for r in rs if r["watchdog_stop_ms"] is not None]
+        entry["watchdog_stop_ms"] = round(statistics.median(stops), 2) if stops else None
+        entry["watchdog_stop_ms_max"] = max(stops) if stops else None
+        entry["watchdog_stop_ms_all"] = stops
+        out[b] = entry
+    return out
+
+
+def table(runs: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'broker':<10}{'Hz':>4} {'sim':<7}{'policy':<8}{'jit p50':>8}{'jit p99':>8}{'miss':>6}"
+        f"{'s→a p50':>9}{'s→a p99':>9}{'rt p99':>8}{'decide':>8}{'wd stop':>9}  at kill"
+    )
+    lines = [head, "-" * len(head)]
+
+    def f(x: Any) -> str:
+        return "—" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
+
+    for r in runs:
+        lines.append(
+            f"{r['broker']:<10}{r['hz']:>4} {r['sim_priority'][:6]:<7}{r['policy']:<8}"
+            f"{f(r['jitter_ms_p50']):>8}{f(r['jitter_ms_p99']):>8}"
+            f"{r['misses']:>6}{f(r['state_to_action_ms_p50']):>9}{f(r['state_to_action_ms_p99']):>9}"
+            f"{f(r['round_trip_ms_p99']):>8}{f(r['decide_ms_p50']):>8}{f(r['watchdog_stop_ms']):>9}"
+            f"  {r['mode_at_kill']}"
+        )
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    brokers = sorted({r["broker"] for r in runs})
+    fig, axes = plt.subplots(1, len(brokers), figsize=(6 * len(brokers), 4), squeeze=False)
+    for ax, b in zip(axes[0], brokers, strict=True):
+        for r in (r for r in runs if r["broker"] == b):
+            x = np.sort(np.asarray(r["jitter_ms"]))
+            if x.size:
+                ls = "-" if r["sim_priority"] == "realtime" else "--"
+                ax.plot(x, np.linspace(0, 1, x.size), ls=ls, label=f"{r['hz']} Hz, {r['policy']}, {r['sim_priority']}")
+        ax.axvline(2.0, color="k", ls=":", lw=1, label="target p99 2 ms")
+        ax.set_xscale("symlog", linthresh=0.1)
+        ax.set_xlabel("tick lateness after deadline (ms)")
+        ax.set_ylabel("share of ticks")
+        ax.set_title(f"robot loop timing — {b}")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="10 s per run instead of 60")
+    ap.add_argument("--duration", type=float, default=None)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "control_loop.json")
+    ap.add_argument("--brokers", default="amqtt,mosquitto")
+    ap.add_argument("--rates", default="50,100")
+    ap.add_argument("--policies", default=None, help="default: rti,ddpm100,expert with a checkpoint, else expert")
+    ap.add_argument("--no-normal", action="store_true", help="skip the normal-priority robot run of the primary policy")
+    args = ap.parse_args()
+    duration = args.duration or (10.0 if args.quick else 60.0)
+    have_ckpt = _have_checkpoint()
+    policies = (
+        args.policies.split(",") if args.policies else (["rti", "ddpm100", "expert"] if have_ckpt else ["expert"])
+    )
+    primary = "rti" if "rti" in policies else policies[0]
+    brokers = args.brokers.split(",")
+    if "mosquitto" in brokers and not MosquittoBroker.available():
+        print("mosquitto not installed: skipping it (apt-get install mosquitto)", file=sys.stderr)
+        brokers.remove("mosquitto")
+    load_before = _loadavg()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="liveloop-bench-") as tmp:
+        for b in brokers:
+            for hz in (int(x) for x in args.rates.split(",")):
+                plan = [(pol, True) for pol in policies] + ([] if args.no_normal else [(primary, False)])
+                for pol, rt in plan:
+                    pri = "realtime" if rt else "normal"
+                    print(f"… {b} {hz} Hz {pol} ({pri} robot) for {duration:.0f} s, load {_loadavg()}", file=sys.stderr)
+                    runs.append(await run_one(b, hz, pol, duration, Path(tmp), rt))
+    print(table(runs))
+    result = {
+        "benchmark": "control_loop",
+        "duration_s": duration,
+        "quick": args.quick,
+        "loadavg_before": load_before,
+        "loadavg_after": _loadavg(),
+        "cpus": os.cpu_count(),
+        "primary_policy": primary,
+        "policy_note": (
+            "rti / ddpm100: the policy package's reach_grasp checkpoint; expert: the task's scripted expert"
+            if have_ckpt
+            else "PLACEHOLDER: no policy checkpoint yet; 'expert' is the task's scripted expert, not a learned policy"
+        ),
+        "brokers": summarise(runs, primary),
+        "runs": [{k: v for k, v in r.items() if k != "jitter_ms"} for r in runs],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    plot(runs, args.out.with_suffix(".png"))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
