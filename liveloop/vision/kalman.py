@@ -29,7 +29,7 @@ N_STATE = 2 * N_DIM
 
 @dataclass(frozen=True, slots=True)
 class KalmanConfig:
-    q_pos: float = 4000.0  # px²/s³: centre acceleration noise (a hand-held camera or a walking person)
+    q_pos: float = 100_000.0  # px²/s³: centre acceleration noise (a face or hand turning; e-LAE sequences)
     q_size: float = 200.0  # px²/s³: width/height change noise
     r_rel: float = 0.05  # measurement std as a fraction of sqrt(box area)
     init_vel_std: float = 200.0  # px/s: prior on the unknown initial velocity

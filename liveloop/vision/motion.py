@@ -34,7 +34,7 @@ from liveloop.vision.types import ModelMissing
 
 GRID_DT_S = 0.05  # history grid step: 20 Hz
 HISTORY = 16  # grid points: 0.75 s of history
-LS_POINTS = 5  # grid points in the least-squares velocity (0.2 s)
+LS_POINTS = 7  # grid points in the least-squares velocity (0.3 s: the best CV window on the TUD training ids)
 TAU0_S = 0.05  # σ grows as (τ + TAU0_S): even τ = 0 is uncertain
 N_FEATURES = 2 * (HISTORY - 1) + (HISTORY - 1) + 1  # relative xy, mask, τ
 DEFAULT_WEIGHTS = Path(__file__).with_name("predictor_mlp.npz")
