@@ -37,7 +37,7 @@ from liveloop.graph import Input, Latest, Mode, Node, NodeContext, Output
 from liveloop.graph.event import Event
 from liveloop.vision.predictor import PredictorConfig, PredictorCore
 from liveloop.vision.tracker import TrackerConfig, TrackerCore
-from liveloop.vision.types import BadFrame, PredictionBatch, TrackBatch, as_bgr
+from liveloop.vision.types import BadFrame, PredictionBatch, TrackBatch
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +72,18 @@ class Tracker(Node):
         if core is None:
             raise RuntimeError(f"node {self.name!r}: process() before setup()")
         k = int(ctx.mode.param("detect_every", self.config.detect_every)) if ctx.mode else self.config.detect_every
-        try:
-            bgr = as_bgr(event.data, self.config.channel_order)
+        try:  # the core checks and converts the frame (as_bgr), in the worker thread too
             if self.offload:
-                tracks = await asyncio.to_thread(core.feed, bgr, event.origin_ns, k)
+                tracks = await asyncio.to_thread(core.feed, event.data, event.origin_ns, k)
             else:
-                tracks = core.feed(bgr, event.origin_ns, k)
+                tracks = core.feed(event.data, event.origin_ns, k)
         except BadFrame as exc:
             self.bad_frames += 1
             self.last_error = f"node {self.name!r} dropped frame seq {event.seq} from {event.source!r}: {exc}"
             log.warning(self.last_error)
             return
-        size = (bgr.shape[1], bgr.shape[0])
+        size = core.frame_size
+        assert size is not None  # set by a successful feed
         await ctx.emit("tracks", TrackBatch(event.origin_ns, size, tuple(tracks), k), parent=event)
 
 

@@ -229,5 +229,10 @@ class TrackerCore:
         )
 
     @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """(width, height) of the frames this stream carries (None before the first good frame)."""
+        return self._size
+
+    @property
     def live_track_count(self) -> int:
         return len(self._tracks)

@@ -13,7 +13,7 @@ from liveloop.testing import NodeHarness
 from liveloop.vision.nodes import Predictor, Tracker
 from liveloop.vision.predictor import PredictMethod, PredictorConfig
 from liveloop.vision.tracker import TrackerConfig
-from liveloop.vision.types import PredictionBatch, TrackBatch
+from liveloop.vision.types import ChannelOrder, PredictionBatch, TrackBatch
 from liveloop.vision.video import build_vision_graph
 
 from .conftest import marker_frame
@@ -49,6 +49,16 @@ async def test_bad_frames_are_dropped_counted_and_named() -> None:
     assert node.bad_frames == 3
     assert node.last_error is not None and "'tracker'" in node.last_error and "empty" in node.last_error
     assert len(h.data("tracks")) == 2  # the good frames still went through
+
+
+async def test_rgb_numpy_frames_are_converted_once() -> None:
+    bgr = marker_frame([(20, 40, 20, 20)])
+    node = Tracker(TrackerConfig(detector="color_marker", min_hits=1, channel_order=ChannelOrder.RGB), offload=False)
+    async with NodeHarness(node) as h:
+        await h.feed("frames", bgr[:, :, ::-1].copy(), at_s=0.0)  # the green marker, in RGB order
+        await h.idle()
+    (batch,) = h.data("tracks")
+    assert len(batch.tracks) == 1
 
 
 async def test_av_videoframes_are_accepted() -> None:
