@@ -24,7 +24,7 @@ import enum
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -73,10 +73,20 @@ class Recognizer(Protocol):
     def feed(self, frame: PcmFrame) -> list[TranscriptEvent]: ...
 
 
-class Speaker(Protocol):
-    """Streaming TTS: text tokens in, (samples float32, rate) chunks and caption marks out."""
+class SpeechSink(Protocol):
+    """Where a speaker puts its audio and caption marks (the session's transport)."""
 
-    def stream(self, tokens: AsyncIterator[str]) -> AsyncIterator[tuple[np.ndarray, int] | dict[str, Any]]: ...
+    def push_speech(self, samples: np.ndarray, rate_hz: int) -> None: ...
+
+    def mark(self, payload: dict[str, Any]) -> None: ...
+
+
+class Speaker(Protocol):
+    """Streaming TTS for one session: speaks a reply's tokens into a sink; `interrupt()` is barge-in."""
+
+    async def speak(self, tokens: Sequence[str], sink: SpeechSink) -> None: ...
+
+    def interrupt(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -164,6 +174,8 @@ class VoiceSession:
         """The user started speaking: stop the agent's audio now."""
         if self._speaking_turn is None:
             return
+        if self.speaker is not None:
+            self.speaker.interrupt()
         dropped = self.transport.flush_speech()
         now = self.clock.now_ns()
         self.board.feed("barge_in", max(0.0, (now - at_ns) / NS_PER_MS))
@@ -226,14 +238,21 @@ class VoiceSession:
     def _on_transcript(self, ev: TranscriptEvent) -> None:
         if ev.kind is TranscriptKind.SPEECH_START:
             self.barge_in(ev.at_ns)
+            self.transport.send_event({"type": "speech.start"})
         elif ev.kind is TranscriptKind.PARTIAL:
+            self._text_latency(ev)
             self.transport.send_event({"type": "transcript", "final": False, "text": ev.text})
         elif ev.kind is TranscriptKind.COMMITTED:
+            self._text_latency(ev)
             self.transport.send_event({"type": "transcript", "final": True, "text": ev.text})
         elif ev.kind is TranscriptKind.END_OF_UTTERANCE:
             self.transport.send_event({"type": "utterance.end", "text": ev.text})
             if ev.text.strip():
                 self.commit_utterance(ev.text, ev.at_ns)
+
+    def _text_latency(self, ev: TranscriptEvent) -> None:
+        if ev.at_ns:
+            self.board.feed("mic_to_text", max(0.0, (self.clock.now_ns() - ev.at_ns) / NS_PER_MS))
 
     async def _reply_loop(self) -> None:
         while True:
@@ -265,19 +284,13 @@ class VoiceSession:
                 self.transport.send_event({"type": "caption", "turn": turn, "text": token})
             return
         self._speaking_turn = turn
-
-        async def tokens() -> AsyncIterator[str]:
-            for token in reply.tokens:
-                yield token
-
-        async for item in self.speaker.stream(tokens()):
-            if self._speaking_turn != turn:  # barge-in
-                break
-            if isinstance(item, dict):
-                self.transport.mark({"type": "caption", "turn": turn, **item})
-            else:
-                samples, rate = item
-                self.transport.push_speech(samples, rate)
+        await self.speaker.speak(reply.tokens, _TurnSink(self, turn))
+        first_audio_ms = getattr(self.speaker, "first_audio_ms", None)
+        if first_audio_ms is not None:
+            self.board.feed("tts_first_audio", first_audio_ms)
+            self.speaker.first_audio_ms = None  # type: ignore[attr-defined]
+        if self._speaking_turn == turn:
+            self._speaking_turn = None
 
     async def _see(self) -> None:
         """Latest frame wins: while the tracker works, newer frames replace older ones in the slot."""
@@ -302,6 +315,21 @@ class VoiceSession:
         while True:
             await self.clock.sleep(1.0)
             self.transport.send_event(self.board.to_json())
+
+
+class _TurnSink:
+    """The transport, for one turn: drops what a barged-in turn still produces, tags marks with the turn."""
+
+    def __init__(self, session: VoiceSession, turn: int) -> None:
+        self.session, self.turn = session, turn
+
+    def push_speech(self, samples: np.ndarray, rate_hz: int) -> None:
+        if self.session._speaking_turn == self.turn:
+            self.session.transport.push_speech(samples, rate_hz)
+
+    def mark(self, payload: dict[str, Any]) -> None:
+        if self.session._speaking_turn == self.turn:
+            self.session.transport.mark({"type": "caption", "turn": self.turn, **payload})
 
 
 class _SessionOver(Exception):

@@ -93,6 +93,11 @@ class Resampler:
         self._in_rate: int | None = None
 
     def feed(self, samples: np.ndarray, rate_hz: int) -> np.ndarray:
+        """Float32 in [-1, 1] or int16 samples → int16 at `rate_hz`."""
+        if samples.dtype == np.int16:
+            if rate_hz == self.rate_hz:
+                return samples
+            samples = samples.astype(np.float32) / 32768.0
         if rate_hz == self.rate_hz:
             return (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
         if self._in_rate != rate_hz:

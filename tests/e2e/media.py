@@ -28,3 +28,30 @@ def carphone_y4m(path: Path, size: tuple[int, int] = (352, 288), loops: int = 2)
             out.write(np.ascontiguousarray(yuv).tobytes())
     tmp.rename(path)
     return path
+
+
+def speech_wav(
+    path: Path, text: str, *, lead_s: float = 1.0, tail_s: float = 4.0, rate: int = 16_000
+) -> tuple[Path, float]:
+    """`text` spoken by the bundled Piper voice, padded with silence, as a 16-bit mono WAV.
+
+    Returns the path and the end of speech in the file (seconds), which the voice-to-voice
+    measurement starts from. Chromium loops the file, so the tail is the pause between turns.
+    """
+    import wave
+
+    from liveloop.rtc.audio import Resampler
+    from liveloop.tts.voice import PiperSynthesizer, VoiceConfig
+
+    synth = PiperSynthesizer(VoiceConfig(intra_op_threads=1, warmup=False))
+    parts = [np.asarray(c.samples, np.float32).reshape(-1) for c in synth.stream(text.split())]
+    pcm = Resampler(rate).feed(np.concatenate(parts), synth.sample_rate)
+    nz = np.nonzero(np.abs(pcm.astype(np.int32)) > 300)[0]
+    speech_end_s = lead_s + (nz[-1] + 1) / rate
+    pcm = np.concatenate([np.zeros(round(lead_s * rate), np.int16), pcm, np.zeros(round(tail_s * rate), np.int16)])
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path, speech_end_s

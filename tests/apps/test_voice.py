@@ -1,0 +1,136 @@
+"""The voice session with a recording transport: typed turns, barge-in, first-audio timing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from liveloop.apps.stats import BudgetBoard
+from liveloop.apps.voice import AgentStack, SpeechSink, TranscriptEvent, TranscriptKind, VoiceSession
+from liveloop.graph.clock import NS_PER_MS, VirtualClock
+from liveloop.rtc.audio import PcmFrame
+
+
+class RecordingTransport:
+    """A transport that records what the session sends (the real ones are tested in tests/web)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.speech: list[np.ndarray] = []
+        self.flushed = 0
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def push_speech(self, samples: np.ndarray, rate_hz: int) -> None:
+        self.speech.append(samples)
+
+    def mark(self, payload: dict[str, Any]) -> None:
+        self.events.append(payload)
+
+    def flush_speech(self) -> int:
+        n = sum(len(s) for s in self.speech)
+        self.speech.clear()
+        self.flushed += 1
+        return n
+
+
+class ScriptedRecognizer:
+    """Stands in for VAD + Whisper (tested in tests/apps/test_speech.py): scripted transcript events."""
+
+    def __init__(self, script: dict[int, list[TranscriptEvent]]) -> None:
+        self.script = script
+        self.n = 0
+
+    def feed(self, frame: PcmFrame) -> list[TranscriptEvent]:
+        self.n += 1
+        return self.script.get(self.n, [])
+
+
+class SlowSpeaker:
+    """Stands in for Piper (tested in tests/apps/test_speech.py): one 20 ms tone frame per token, 20 ms apart."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.interrupted = 0
+        self.first_audio_ms = None
+
+    async def speak(self, tokens: Sequence[str], sink: SpeechSink) -> None:
+        for tok in tokens:
+            sink.mark({"text": tok})
+            sink.push_speech(np.full(960, 1000, np.int16), 48_000)
+            await self.clock.sleep(0.02)
+
+    def interrupt(self) -> None:
+        self.interrupted += 1
+
+
+async def _run(session: VoiceSession, until) -> None:
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(session.run_until_stopped())
+        for _ in range(2000):
+            if until():
+                break
+            await asyncio.sleep(0.001)
+        session.stop()
+
+
+async def test_typed_turn_streams_tokens_and_reply():
+    t = RecordingTransport()
+    s = VoiceSession(t, AgentStack(), BudgetBoard())
+    s.on_message({"type": "text", "text": "hello"})
+    s.on_message({"type": "bogus"})
+    await _run(s, lambda: any(e["type"] == "agent.reply" for e in t.events))
+    kinds = [e["type"] for e in t.events]
+    assert "hello" in kinds and "agent.reply" in kinds
+    assert any(e["type"] == "error" and e["code"] == "unknown_type" for e in t.events)
+    tokens = "".join(e["text"] for e in t.events if e["type"] == "agent.token")
+    assert tokens == next(e["text"] for e in t.events if e["type"] == "agent.reply")
+    # no TTS: captions follow the tokens at once
+    assert "".join(e["text"] for e in t.events if e["type"] == "caption") == tokens
+
+
+async def test_spoken_turn_voice_to_voice_and_barge_in():
+    clock = VirtualClock(start_ns=10_000 * NS_PER_MS)
+    end_ns = clock.now_ns() - 120 * NS_PER_MS  # the user stopped speaking 120 ms ago
+    rec = ScriptedRecognizer(
+        {
+            1: [TranscriptEvent(TranscriptKind.PARTIAL, "what do", end_ns - 200 * NS_PER_MS)],
+            2: [
+                TranscriptEvent(TranscriptKind.COMMITTED, "what do you see", end_ns),
+                TranscriptEvent(TranscriptKind.END_OF_UTTERANCE, "what do you see", end_ns),
+            ],
+        }
+    )
+    speaker = SlowSpeaker(clock)
+    t = RecordingTransport()
+    board = BudgetBoard()
+    s = VoiceSession(t, AgentStack(recognizer=lambda: rec, speaker=lambda: speaker), board, clock=clock)
+    for i in range(2):
+        s.on_audio(PcmFrame(np.zeros(320, np.float32), 16_000, clock.now_ns()))
+
+    async def first_audio_then_barge_in() -> None:
+        while not t.speech:
+            await asyncio.sleep(0)
+        s.on_first_audio_sent(clock.now_ns())  # what the egress reports for the first sample
+        rec.script[3] = [TranscriptEvent(TranscriptKind.SPEECH_START, at_ns=clock.now_ns() - 10 * NS_PER_MS)]
+        s.on_audio(PcmFrame(np.zeros(320, np.float32), 16_000, clock.now_ns()))
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(first_audio_then_barge_in())
+        await _run(s, lambda: any(e["type"] == "audio.flush" for e in t.events))
+    kinds = [e["type"] for e in t.events]
+    assert "transcript" in kinds and "utterance.end" in kinds and "audio.start" in kinds
+    start = next(e for e in t.events if e["type"] == "audio.start")
+    assert start["voice_to_voice_ms"] == 120.0  # virtual clock: no compute time passed
+    assert speaker.interrupted == 1 and t.flushed == 1
+    flush = next(e for e in t.events if e["type"] == "audio.flush")
+    assert flush["reason"] == "barge_in"
+    stats = {b["name"]: b for b in board.to_json()["budgets"]}
+    assert stats["voice_to_voice"]["count"] == 1 and stats["barge_in"]["p50_ms"] == 10.0
+    assert stats["mic_to_text"]["count"] == 2
+    reply = next(e for e in t.events if e["type"] == "agent.reply")
+    assert reply["intent"] == "vision"
