@@ -17,7 +17,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ class AsrConfig:
     model: str = "tiny.en"
     chunk_ms: int = 300
     preroll_ms: int = 256  # audio before the detected start of speech that ASR also gets
-    endpoint: EndpointConfig = EndpointConfig()
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
 
     def __post_init__(self) -> None:
         if self.preroll_ms < 0:

@@ -4,7 +4,7 @@
 (Silero: 512 samples = 32 ms at 16 kHz). States::
 
     SILENCE ──prob ≥ start_threshold for start_frames──► SPEECH     (emits SPEECH_START at the first speech frame)
-    SPEECH  ──prob < end_threshold for endpoint_ms───────► SILENCE  (emits END_OF_SPEECH at the end of the last speech frame)
+    SPEECH  ──prob < end_threshold for endpoint_ms──► SILENCE  (emits END_OF_SPEECH at the last speech frame's end)
 
 The end of speech is stamped with the capture time of the last frame that was
 speech, not with the time the silence was confirmed: the endpointing delay is

@@ -60,7 +60,8 @@ async def test_tts_speaker_streams_audio_with_word_marks(speaker_maker):
 async def test_tts_speaker_stops_on_interrupt(speaker_maker):
     speaker = speaker_maker()
     sink = Sink()
-    words = ["This", "is", "a", "long", "answer", "that", "the", "user", "will", "interrupt", "before", "it", "is", "over."]
+    text = "This is a long answer that the user will interrupt before it is over."
+    words = text.split(" ")
 
     async def barge_in() -> None:
         while not any(isinstance(i, tuple) for i in sink.items):

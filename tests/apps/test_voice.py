@@ -109,7 +109,7 @@ async def test_spoken_turn_voice_to_voice_and_barge_in():
     t = RecordingTransport()
     board = BudgetBoard()
     s = VoiceSession(t, AgentStack(recognizer=lambda: rec, speaker=lambda: speaker), board, clock=clock)
-    for i in range(2):
+    for _ in range(2):
         s.on_audio(PcmFrame(np.zeros(320, np.float32), 16_000, clock.now_ns()))
 
     async def first_audio_then_barge_in() -> None:
