@@ -1,0 +1,320 @@
+"""Streaming decoder: CarelessWhisper's commit rule over a growing audio prefix.
+
+Two parts:
+
+* `TextDecoder` runs whisper's text decoder over the segment's audio so far.
+  Cross-attention keys/values are appended per encoder block (`append_audio`);
+  `begin(tokens)` runs the whole token prefix once (the audio grew, so every
+  position's hidden state may change) and leaves a self-attention cache that
+  `extend(token)` continues greedily; `truncate(n)` cuts it.
+* `CommitPolicy` is the rule, a plain class over any `LogitSource` (tests drive
+  it with scripted log-probs). On each chunk:
+
+      prefix = SOT … + committed tokens        tentative = the last n (= 2) emitted tokens
+      1. re-check: score prefix + tentative on the new audio; keep tentative[i] while
+         its log-prob did not drop or it is still the argmax; truncate at the first that fails
+      2. greedy from there until end-of-text or a stop rule: the next token's
+         cross-attention sits within `edge_frames` of the audio edge, or jumps
+         back in time (a loop), or would repeat an n-gram, `max_new_tokens` per
+         chunk, or its probability is under `min_prob`
+      3. commit all but the last n tokens (all of them when the stream ends)
+
+  The decoder context (448 tokens) is never reached: a segment is at most
+  30 s, and the recognizer closes it early when `context_left` runs low.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from liveloop.asr.encoder import _heads, _merge
+
+
+@dataclass(frozen=True, slots=True)
+class CommitConfig:
+    n_recheck: int = 2  # CarelessWhisper's n: tokens kept tentative and re-checked on new audio
+    max_new_tokens: int = 12  # greedy steps per chunk
+    edge_frames: int = 2  # a token attending within this many frames of the audio edge stops the chunk
+    min_prob: float = 0.0  # stop below this probability (0: off)
+    max_back_frames: int = 25  # stop when attention jumps back more than this (a loop starting; 0: off)
+    no_repeat_ngram: int = 4  # stop before repeating an n-gram of this segment (0: off)
+
+    def __post_init__(self) -> None:
+        if self.n_recheck < 0:
+            raise ValueError(f"n_recheck must be >= 0, got {self.n_recheck}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.edge_frames < 0:
+            raise ValueError(f"edge_frames must be >= 0, got {self.edge_frames}")
+        if self.max_back_frames < 0 or self.no_repeat_ngram < 0:
+            raise ValueError("max_back_frames and no_repeat_ngram must be >= 0")
+        if not 0.0 <= self.min_prob < 1.0:
+            raise ValueError(f"min_prob must be in [0, 1), got {self.min_prob}")
+
+
+class LogitSource(Protocol):
+    """What the commit rule needs from a decoder (a scripted one in tests)."""
+
+    eot: int
+
+    def begin(self, tokens: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Run `tokens`; return log-probs (k, V) at the last k positions and each token's attended frame."""
+        ...
+
+    def extend(self, token: int) -> tuple[np.ndarray, int]:
+        """Append one token; return the next log-probs (V,) and the frame this token attends to."""
+        ...
+
+    def truncate(self, n_tokens: int) -> None:
+        """Forget every token after the first `n_tokens`."""
+        ...
+
+    @property
+    def n_frames(self) -> int: ...
+
+
+@dataclass(slots=True)
+class StepResult:
+    committed: list[int]  # tokens committed by this step (final)
+    tentative: list[int]  # the uncommitted tail after this step
+    revised: int  # tentative tokens dropped by the re-check
+    eot: bool  # greedy decoding reached end-of-text
+
+
+@dataclass(slots=True)
+class CommitPolicy:
+    """CarelessWhisper's streaming decoding rule (see module docstring)."""
+
+    sot: tuple[int, ...]
+    config: CommitConfig = field(default_factory=CommitConfig)
+    committed: list[int] = field(default_factory=list)
+    tentative: list[int] = field(default_factory=list)
+    tentative_logp: list[float] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.committed.clear()
+        self.tentative.clear()
+        self.tentative_logp.clear()
+
+    def step(self, src: LogitSource, final: bool = False, max_new_tokens: int | None = None) -> StepResult:
+        """Re-check the tentative tail on the new audio, extend greedily, commit all but the last n."""
+        cfg = self.config
+        prefix = [*self.sot, *self.committed]
+        seq = prefix + self.tentative
+        logp, frames = src.begin(seq, k=len(self.tentative) + 1)  # (n_tent + 1, V), (len(seq),)
+        keep = 0
+        for i, tok in enumerate(self.tentative):
+            row = logp[i]
+            if row[tok] >= self.tentative_logp[i] or int(row.argmax()) == tok:
+                self.tentative_logp[i] = float(row[tok])
+                keep += 1
+            else:
+                break
+        revised = len(self.tentative) - keep
+        if revised:
+            del self.tentative[keep:], self.tentative_logp[keep:]
+            src.truncate(len(prefix) + keep)
+        n_seq = len(prefix) + keep
+        nxt, nxt_frame = logp[keep], int(frames[n_seq - 1])
+        seen = frames[len(self.sot) - 1 : n_seq - 1]
+        last_frame = int(seen.max()) if len(seen) else -1
+        eot = False
+        for _ in range(max_new_tokens or cfg.max_new_tokens):
+            tok = int(nxt.argmax())
+            if tok == src.eot:
+                eot = True
+                break
+            if self._stop(src, final, tok, float(nxt[tok]), nxt_frame, last_frame):
+                break
+            self.tentative.append(tok)
+            self.tentative_logp.append(float(nxt[tok]))
+            last_frame = max(last_frame, nxt_frame)
+            nxt, nxt_frame = src.extend(tok)  # nxt_frame: where the *next* token attends
+        n_commit = len(self.tentative) if final else max(0, len(self.tentative) - cfg.n_recheck)
+        newly = self.tentative[:n_commit]
+        self.committed.extend(newly)
+        del self.tentative[:n_commit], self.tentative_logp[:n_commit]
+        return StepResult(committed=newly, tentative=list(self.tentative), revised=revised, eot=eot)
+
+    def _stop(self, src: LogitSource, final: bool, tok: int, logp: float, frame: int, last_frame: int) -> bool:
+        """The stop rules: at the audio edge, going back in time, looping, or unsure."""
+        cfg = self.config
+        if not final and frame >= src.n_frames - cfg.edge_frames:
+            return True  # the next token would come from the last frames: wait for more audio
+        if not final and cfg.max_back_frames and last_frame >= 0 and frame < last_frame - cfg.max_back_frames:
+            return True  # attention jumped back: the start of a repetition loop
+        n = cfg.no_repeat_ngram
+        if n:
+            text = [*self.committed, *self.tentative, tok]
+            if len(text) >= 2 * n:
+                last = tuple(text[-n:])
+                if any(tuple(text[i : i + n]) == last for i in range(len(text) - n)):
+                    return True
+        return not final and cfg.min_prob > 0 and float(np.exp(logp)) < cfg.min_prob
+
+
+class TextDecoder:
+    """whisper's TextDecoder over a growing audio prefix, with token suppression (a `LogitSource`).
+
+    `begin(tokens, k)` recomputes only the last k tokens (the tentative tail and the position that
+    predicts the next token) on the new audio when `recompute_prefix` is off: the committed prefix
+    keeps the self-attention keys/values it got when it was decoded (stable text, stable states).
+    The alignment heads' attention of every position is kept for word timestamps.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        suppress: Sequence[int],
+        suppress_begin: Sequence[int],
+        n_sot: int,
+        recompute_prefix: bool = False,
+    ) -> None:
+        self.dec = model.decoder
+        self.n_head = model.dims.n_text_head
+        self.n_vocab = model.dims.n_vocab
+        self.n_ctx = model.dims.n_text_ctx
+        heads = model.alignment_heads.to_dense()
+        self.align = [(int(l_), int(h)) for l_, h in heads.nonzero()]  # (layer, head) pairs
+        self.eot = 50256 if model.dims.n_vocab == 51864 else 50257
+        self.n_sot = n_sot
+        self.recompute_prefix = recompute_prefix
+        self._suppress = torch.zeros(self.n_vocab, dtype=torch.bool)
+        self._suppress[list(suppress)] = True
+        self._suppress_begin = torch.zeros(self.n_vocab, dtype=torch.bool)
+        self._suppress_begin[list(suppress_begin)] = True
+        self.reset()
+
+    def reset(self) -> None:
+        self.cross: list[tuple[Tensor, Tensor]] = []  # per layer (1, H, T_audio, D)
+        self.self_kv: list[tuple[Tensor, Tensor]] = []  # per layer (1, H, T_tok, D)
+        self.tokens: list[int] = []  # the tokens whose keys/values are cached
+        self.align_rows: list[Tensor] = []  # per position: alignment heads' attention (heads, T_audio then)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def n_frames(self) -> int:
+        return self.cross[0][0].shape[2] if self.cross else 0
+
+    @property
+    def context_left(self) -> int:
+        return self.n_ctx - self.n_tokens
+
+    @torch.no_grad()
+    def append_audio(self, feats: Tensor) -> None:
+        """New encoder frames (T_new, C) → cross-attention keys/values appended in every layer."""
+        if feats.shape[0] == 0:
+            return
+        x = feats[None]
+        for i, blk in enumerate(self.dec.blocks):
+            k, v = _heads(blk.cross_attn.key(x), self.n_head), _heads(blk.cross_attn.value(x), self.n_head)
+            if i < len(self.cross):
+                pk, pv = self.cross[i]
+                self.cross[i] = (torch.cat([pk, k], 2), torch.cat([pv, v], 2))
+            else:
+                self.cross.append((k, v))
+
+    def _forward(self, tokens: Sequence[int], start: int) -> Tensor:
+        """Hidden states (T_new, C) for `tokens` at positions start…; the cache is cut at `start` and extended."""
+        t_new = len(tokens)
+        if start + t_new > self.n_ctx:
+            raise ValueError(f"decoder context is {self.n_ctx} tokens, asked for {start + t_new}")
+        pos = self.dec.positional_embedding[start : start + t_new]
+        x = self.dec.token_embedding(torch.tensor([list(tokens)])) + pos  # (1, T_new, C)
+        causal = torch.ones(t_new, start + t_new, dtype=torch.bool).tril(diagonal=start)
+        align_parts: list[Tensor] = []
+        for i, blk in enumerate(self.dec.blocks):
+            h = blk.attn_ln(x)
+            q, k, v = (_heads(m(h), self.n_head) for m in (blk.attn.query, blk.attn.key, blk.attn.value))
+            if start:
+                pk, pv = self.self_kv[i]
+                k, v = torch.cat([pk[:, :, :start], k], 2), torch.cat([pv[:, :, :start], v], 2)
+            if i < len(self.self_kv):
+                self.self_kv[i] = (k, v)
+            else:
+                self.self_kv.append((k, v))
+            x = x + blk.attn.out(_merge(F.scaled_dot_product_attention(q, k, v, attn_mask=causal)))
+            h = blk.cross_attn_ln(x)
+            q = _heads(blk.cross_attn.query(h), self.n_head)
+            ck, cv = self.cross[i]
+            heads_here = [hd for (ly, hd) in self.align if ly == i]
+            if heads_here:
+                w = ((q @ ck.transpose(-1, -2)) * q.shape[-1] ** -0.5).softmax(-1)  # (1, H, T_new, T_audio)
+                align_parts.append(w[0, heads_here])
+                o = w @ cv
+            else:
+                o = F.scaled_dot_product_attention(q, ck, cv)
+            x = x + blk.cross_attn.out(_merge(o))
+            x = x + blk.mlp(blk.mlp_ln(x))
+        self.tokens = [*self.tokens[:start], *tokens]
+        rows = torch.cat(align_parts)  # (heads, T_new, T_audio)
+        self.align_rows = [*self.align_rows[:start], *rows.unbind(1)]
+        return self.dec.ln(x)[0]
+
+    def _logp(self, hidden: Tensor, positions: Sequence[int]) -> Tensor:
+        logits = hidden @ self.dec.token_embedding.weight.T  # (k, V): only the rows asked for
+        logits = logits.masked_fill(self._suppress, -np.inf)
+        for r, pos in enumerate(positions):
+            if pos == self.n_sot - 1:  # first text token: no blank, no immediate end-of-text
+                logits[r] = logits[r].masked_fill(self._suppress_begin, -np.inf)
+        return logits.log_softmax(-1)
+
+    def _frame(self, pos: int) -> int:
+        """The frame position `pos` attends to (where the token it predicts is), as whisper's timing does:
+        alignment-head attention z-scored per frame over this segment's text positions, mean over heads."""
+        lo = self.n_sot - 1
+        if pos - lo < 2:  # too few rows to normalise
+            return int(self.align_rows[pos].mean(0).argmax())
+        n_f = self.align_rows[pos].shape[-1]
+        w = torch.stack(
+            [
+                r[..., :n_f] if r.shape[-1] >= n_f else F.pad(r, (0, n_f - r.shape[-1]))
+                for r in self.align_rows[lo : pos + 1]
+            ],
+            1,
+        )  # (heads, P, T)
+        std, mean = torch.std_mean(w, dim=1, unbiased=False)
+        return int(((w[:, -1] - mean) / (std + 1e-6)).mean(0).argmax())
+
+    @torch.no_grad()
+    def begin(self, tokens: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        if not self.cross:
+            raise RuntimeError("no audio yet: call append_audio first")
+        tokens = list(tokens)
+        start = 0
+        if not self.recompute_prefix:
+            limit = min(len(tokens) - k, len(self.tokens))
+            while start < limit and self.tokens[start] == tokens[start]:
+                start += 1
+        hidden = self._forward(tokens[start:], start)
+        logp = self._logp(hidden[-k:], range(len(tokens) - k, len(tokens)))
+        frames = np.array([self._frame(p) if p >= start - 1 else -1 for p in range(len(tokens))])
+        frames = np.maximum.accumulate(frames) if len(frames) else frames
+        return logp.numpy(), frames
+
+    @torch.no_grad()
+    def extend(self, token: int) -> tuple[np.ndarray, int]:
+        hidden = self._forward([token], self.n_tokens)
+        pos = self.n_tokens - 1
+        return self._logp(hidden, [pos])[0].numpy(), self._frame(pos)
+
+    def truncate(self, n_tokens: int) -> None:
+        self.self_kv = [(k[:, :, :n_tokens], v[:, :, :n_tokens]) for k, v in self.self_kv]
+        self.tokens = self.tokens[:n_tokens]
+        self.align_rows = self.align_rows[:n_tokens]
+
+    def alignment(self) -> Tensor:
+        """Alignment heads' attention for every cached position, (heads, n_tokens, T_audio), zero-padded."""
+        n_f = self.n_frames
+        rows = [F.pad(r, (0, n_f - r.shape[-1])) for r in self.align_rows]
+        return torch.stack(rows, 1)

@@ -1,0 +1,255 @@
+"""The streaming recognizer core: samples in, committed words with timestamps out (sans-I/O).
+
+    samples ─► StreamingLogMel ─► CausalEncoder (blocks of chunk_ms) ─► TextDecoder.append_audio
+                                                                      └► CommitPolicy.step ─► words
+
+One `Update` per encoded chunk: the words committed by it (final, with start
+and end times in the stream), the partial tail (uncommitted, may change), and
+how many tentative tokens the re-check revised. A *segment* is the audio since
+the last reset; `end_segment()` (end of utterance, end of stream, or the 30 s
+position table running out) decodes what is left to end-of-text, commits all
+of it and starts a new segment at the next sample.
+
+A word is committed when all its tokens are committed and the next token
+starts a new word (or the segment ended); trailing punctuation joins the word.
+Word times come from the alignment heads' cross-attention, median-filtered and
+aligned by dynamic time warping, as in whisper's `find_alignment`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from liveloop.asr.decoder import CommitConfig, CommitPolicy, TextDecoder
+from liveloop.asr.encoder import FRAMES_PER_S, CausalEncoder
+from liveloop.asr.features import SAMPLE_RATE, LogMelConfig, StreamingLogMel
+
+FRAME_MS = 1000 // FRAMES_PER_S  # 20 ms per encoder frame
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    chunk_ms: int = 300  # audio per encoder block (a multiple of 20 ms)
+    commit: CommitConfig = field(default_factory=CommitConfig)
+    max_segment_s: float = 29.0  # close a segment before whisper's 30 s position table ends
+    flush_pad_ms: int = 200  # zeros appended when a segment ends (whisper pads clips with silence)
+    ref_floor_log10: float | None = None  # see LogMelConfig
+    word_timestamps: bool = True
+
+    def __post_init__(self) -> None:
+        if self.chunk_ms < FRAME_MS or self.chunk_ms % FRAME_MS:
+            raise ValueError(f"chunk_ms must be a positive multiple of {FRAME_MS}, got {self.chunk_ms}")
+        if not 1.0 <= self.max_segment_s <= 30.0:
+            raise ValueError(f"max_segment_s must be in [1, 30], got {self.max_segment_s}")
+        if self.flush_pad_ms < 0:
+            raise ValueError(f"flush_pad_ms must be >= 0, got {self.flush_pad_ms}")
+
+    @property
+    def block_frames(self) -> int:
+        return self.chunk_ms // FRAME_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    word: str  # with its leading space, as whisper writes it
+    start_s: float  # in the stream (seconds since the first sample)
+    end_s: float
+    tokens: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    words: tuple[Word, ...]  # newly committed
+    partial: str  # the uncommitted tail (may still change)
+    revised: int  # tentative tokens the re-check dropped
+    audio_end_s: float  # stream time up to which audio was encoded
+    final: bool  # the segment ended here
+
+
+def text_decoder_for(model: nn.Module, tokenizer) -> TextDecoder:
+    """whisper's default suppression (non-speech and special tokens; no blank/EOT first), timestamps off."""
+    suppress = [
+        *tokenizer.non_speech_tokens,
+        tokenizer.transcribe,
+        tokenizer.translate,
+        tokenizer.sot,
+        tokenizer.sot_prev,
+        tokenizer.sot_lm,
+        tokenizer.no_speech,
+        tokenizer.no_timestamps,
+        *range(tokenizer.timestamp_begin, model.dims.n_vocab),
+    ]
+    begin = [*tokenizer.encode(" "), tokenizer.eot]
+    return TextDecoder(model, suppress, begin, n_sot=len(tokenizer.sot_sequence_including_notimestamps))
+
+
+def get_tokenizer(model: nn.Module):
+    from whisper.tokenizer import get_tokenizer as whisper_tokenizer
+
+    multilingual = model.dims.n_vocab >= 51865
+    return whisper_tokenizer(multilingual, language="en" if multilingual else None, task="transcribe")
+
+
+def word_timings(
+    tokenizer, align: torch.Tensor, text_tokens: Sequence[int], n_sot: int, medfilt_width: int = 7
+) -> list[tuple[str, list[int], float, float]]:
+    """(word, tokens, start_s, end_s) per whisper word, from alignment-head attention (heads, T_tok, T_audio)."""
+    from whisper.timing import dtw, median_filter
+
+    if not text_tokens:
+        return []
+    w = align[:, n_sot - 1 : n_sot + len(text_tokens)]  # rows predicting text_0 … text_n-1, then EOT
+    std, mean = torch.std_mean(w, dim=-2, keepdim=True, unbiased=False)
+    w = (w - mean) / (std + 1e-8)
+    if w.shape[-1] >= medfilt_width:
+        w = median_filter(w, medfilt_width)
+    text_idx, time_idx = dtw(-w.mean(0))
+    words, word_tokens = tokenizer.split_to_word_tokens([*text_tokens, tokenizer.eot])
+    bounds = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
+    jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
+    jump_s = time_idx[jumps] / FRAMES_PER_S
+    return [
+        (words[i], word_tokens[i], float(jump_s[bounds[i]]), float(jump_s[min(bounds[i + 1], len(jump_s) - 1)]))
+        for i in range(len(words) - 1)
+    ]
+
+
+def _merge_punctuation(items: list[tuple[str, list[int], float, float]]) -> list[tuple[str, list[int], float, float]]:
+    import string
+
+    out: list[tuple[str, list[int], float, float]] = []
+    for word, toks, s, e in items:
+        if out and word.strip() and all(c in string.punctuation for c in word.strip()) and not word.startswith(" "):
+            pw, pt, ps, pe = out[-1]
+            out[-1] = (pw + word, pt + list(toks), ps, pe)
+        else:
+            out.append((word, list(toks), s, e))
+    return out
+
+
+class StreamingRecognizer:
+    """Causal streaming Whisper over a contiguous 16 kHz float32 stream (see module docstring)."""
+
+    def __init__(self, model: nn.Module, config: StreamConfig | None = None) -> None:
+        self.model = model
+        self.config = config or StreamConfig()
+        self.tokenizer = get_tokenizer(model)
+        self.sot = tuple(self.tokenizer.sot_sequence_including_notimestamps)
+        self.mel = StreamingLogMel(LogMelConfig(model.dims.n_mels, self.config.ref_floor_log10))
+        self.encoder = CausalEncoder(model, self.config.block_frames)
+        self.decoder = text_decoder_for(model, self.tokenizer)
+        self.policy = CommitPolicy(self.sot, self.config.commit)
+        self.n_samples = 0  # fed since the start of the stream
+        self.seg_start = 0  # first sample of the current segment
+        self.n_words_emitted = 0  # words of this segment already committed out
+        self.encoder_s = 0.0  # compute spent (process time), for benchmarks
+        self.decoder_s = 0.0
+        self.tokens_revised = 0
+
+    # -- input ----------------------------------------------------------------
+    def feed(self, samples: np.ndarray) -> list[Update]:
+        """Append samples (1-D float32, 16 kHz); one Update per chunk that became complete."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        out: list[Update] = []
+        max_samples = int(self.config.max_segment_s * SAMPLE_RATE)
+        while samples.size:  # split at the segment limit
+            room = max_samples - (self.n_samples - self.seg_start)
+            head, samples = samples[:room], samples[room:]
+            self.n_samples += head.size
+            t0 = time.process_time()
+            feats = self.encoder.feed_mel(self.mel.feed(head))
+            self.encoder_s += time.process_time() - t0
+            bf = self.config.block_frames
+            for i in range(0, feats.shape[0], bf):
+                out.append(self._decode(feats[i : i + bf], final=False))
+            if self.n_samples - self.seg_start >= max_samples or self.decoder.context_left < 64:
+                out.extend(self.end_segment())
+        return out
+
+    def end_segment(self) -> list[Update]:
+        """Decode what is left of the segment to end-of-text, commit all of it, start a new segment."""
+        if self.n_samples == self.seg_start and not self.decoder.cross:
+            return []
+        t0 = time.process_time()
+        pad = self.config.flush_pad_ms * SAMPLE_RATE // 1000
+        self.encoder.feed_mel(self.mel.flush(pad))  # whole blocks
+        feats_last = self.encoder.flush()  # the partial last block
+        self.encoder_s += time.process_time() - t0
+        upd = [self._decode(feats_last, final=True)] if (feats_last.shape[0] or self.decoder.cross) else []
+        self.mel.reset()
+        self.encoder.reset()
+        self.decoder.reset()
+        self.policy.reset()
+        self.seg_start = self.n_samples
+        self.n_words_emitted = 0
+        return upd
+
+    # -- one chunk ------------------------------------------------------------
+    def _decode(self, feats: torch.Tensor, final: bool) -> Update:
+        t0 = time.process_time()
+        self.decoder.append_audio(feats)
+        budget = 2 + -(-self.config.chunk_ms * 8 // 1000)  # ≈ 8 tokens per second of new audio
+        if final:
+            budget = max(1, min(self.decoder.context_left - len(self.policy.committed) - 8, 224))
+        res = self.policy.step(self.decoder, final=final, max_new_tokens=budget)
+        self.tokens_revised += res.revised
+        words = self._new_words(final)
+        self.decoder_s += time.process_time() - t0
+        partial_tokens = self._open_tokens() + self.policy.tentative
+        seg_s = self.seg_start / SAMPLE_RATE
+        return Update(
+            words=words,
+            partial=self.tokenizer.decode([t for t in partial_tokens if t < self.tokenizer.eot]),
+            revised=res.revised,
+            audio_end_s=seg_s + self.decoder.n_frames / FRAMES_PER_S,
+            final=final,
+        )
+
+    def _split(self) -> list[tuple[str, list[int]]]:
+        words, toks = self.tokenizer.split_to_word_tokens(list(self.policy.committed))
+        merged = _merge_punctuation([(w, t, 0.0, 0.0) for w, t in zip(words, toks, strict=True)])
+        return [(w, t) for w, t, _, _ in merged]
+
+    def _n_complete(self, words: list[tuple[str, list[int]]], final: bool) -> int:
+        if final or not words:
+            return len(words)
+        tent = self.policy.tentative
+        nxt = self.tokenizer.decode(tent[:1]) if tent else ""
+        return len(words) if nxt.startswith(" ") else len(words) - 1
+
+    def _open_tokens(self) -> list[int]:
+        words = self._split()
+        return [t for _, toks in words[self.n_words_emitted :] for t in toks]
+
+    def _new_words(self, final: bool) -> tuple[Word, ...]:
+        words = self._split()
+        n_done = self._n_complete(words, final)
+        if n_done <= self.n_words_emitted:
+            return ()
+        seg_s = self.seg_start / SAMPLE_RATE
+        times: list[tuple[float, float]]
+        if self.config.word_timestamps:
+            text = list(self.policy.committed) + list(self.policy.tentative)
+            if self.decoder.tokens != [*self.sot, *text]:
+                self.decoder.begin([*self.sot, *text], k=1)  # (rarely) re-run so every position is cached
+            align = self.decoder.alignment()
+            timed = _merge_punctuation(word_timings(self.tokenizer, align, text, len(self.sot)))
+            times = [(s, e) for _, _, s, e in timed]
+        else:
+            times = []
+        new = []
+        for i in range(self.n_words_emitted, n_done):
+            s, e = times[i] if i < len(times) else (self.decoder.n_frames / FRAMES_PER_S,) * 2
+            new.append(Word(words[i][0], seg_s + s, seg_s + e, tuple(words[i][1])))
+        self.n_words_emitted = n_done
+        return tuple(new)
+
+    @property
+    def committed_text(self) -> str:
+        return self.tokenizer.decode(list(self.policy.committed))

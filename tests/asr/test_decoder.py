@@ -1,0 +1,165 @@
+"""The commit rule on scripted log-probs (no model), and the real decoder against whisper's greedy decode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+import torch
+import whisper
+
+from liveloop.asr.decoder import CommitConfig, CommitPolicy
+from liveloop.asr.recognizer import get_tokenizer, text_decoder_for
+
+V = 10  # scripted vocabulary: 0 = end-of-text, 1… words
+EOT = 0
+SOT = (9,)
+
+
+def dist(probs: dict[int, float]) -> np.ndarray:
+    """Log-probs with the given mass on some tokens and the rest spread evenly."""
+    p = np.full(V, (1.0 - sum(probs.values())) / (V - len(probs)))
+    for t, v in probs.items():
+        p[t] = v
+    return np.log(p)
+
+
+class ScriptedSource:
+    """A LogitSource whose next-token distribution is a function of the sequence (a test double for Whisper)."""
+
+    eot = EOT
+
+    def __init__(self, script, n_frames: int = 100, frame_of=lambda seq: 0) -> None:
+        self.script = script  # seq (tuple) -> log-probs for the next token
+        self.n_frames = n_frames
+        self.frame_of = frame_of
+        self.seq: list[int] = []
+        self.begins = 0
+
+    def begin(self, tokens: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        self.begins += 1
+        self.seq = list(tokens)
+        rows = [self.script(tuple(tokens[: len(tokens) - k + i + 1])) for i in range(k)]
+        frames = np.array([self.frame_of(tuple(tokens[: i + 1])) for i in range(len(tokens))])
+        return np.stack(rows), frames
+
+    def extend(self, token: int) -> tuple[np.ndarray, int]:
+        self.seq.append(token)
+        return self.script(tuple(self.seq)), self.frame_of(tuple(self.seq))
+
+    def truncate(self, n_tokens: int) -> None:
+        del self.seq[n_tokens:]
+
+
+def sentence(words: list[int], confident: float = 0.9):
+    """A script that reads `words` then ends."""
+
+    def script(seq: tuple[int, ...]) -> np.ndarray:
+        n = len(seq) - len(SOT)
+        return dist({words[n]: confident}) if n < len(words) else dist({EOT: confident})
+
+    return script
+
+
+def test_commits_all_but_last_n_then_everything_at_the_end():
+    src = ScriptedSource(sentence([1, 2, 3, 4, 5]))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2))
+    r = pol.step(src)
+    assert r.eot and r.committed == [1, 2, 3] and r.tentative == [4, 5] and r.revised == 0
+    r = pol.step(src, final=True)
+    assert r.committed == [4, 5] and pol.committed == [1, 2, 3, 4, 5] and pol.tentative == []
+
+
+def test_recheck_keeps_stable_and_truncates_at_first_dropped_token():
+    # chunk 1: the audio so far suggests 1 2 3 7; chunk 2 (more audio) says 1 2 3 4 5
+    words = {"first": [1, 2, 3, 7], "then": [1, 2, 3, 4, 5]}
+    state = {"w": "first"}
+    src = ScriptedSource(lambda seq: sentence(words[state["w"]])(seq))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2))
+    pol.step(src)
+    assert pol.committed == [1, 2] and pol.tentative == [3, 7]
+    state["w"] = "then"
+    r = pol.step(src)
+    # token 3 is still the argmax (kept); 7 lost its probability and is not the argmax (revised)
+    assert r.revised == 1
+    assert pol.committed == [1, 2, 3] and pol.tentative == [4, 5]
+    assert src.seq[: len(SOT) + 3] == [*SOT, 1, 2, 3]  # the source was truncated before re-decoding
+
+
+def test_recheck_keeps_token_whose_probability_rose_even_if_not_argmax():
+    probs = {"p": 0.3}
+
+    def script(seq):
+        n = len(seq) - len(SOT)
+        if n == 0:
+            return dist({1: 0.9})
+        if n == 1:  # token 2 is the argmax the first time; later 6 wins but 2's probability did not drop
+            return dist({2: probs["p"], 6: 0.01 if probs["p"] == 0.3 else 0.5})
+        return dist({EOT: 0.9})
+
+    src = ScriptedSource(script)
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2))
+    pol.step(src)
+    assert pol.tentative == [1, 2]
+    probs["p"] = 0.35
+    r = pol.step(src)
+    assert r.revised == 0 and pol.tentative == [1, 2]
+    probs["p"] = 0.2  # dropped and not the argmax → revised
+    r = pol.step(src)
+    assert r.revised == 1 and pol.tentative == [1, 6]
+
+
+def test_edge_rule_waits_for_audio():
+    # token i sits at frame 10·i; 35 frames of audio: the 4th token would come from the edge
+    src = ScriptedSource(sentence([1, 2, 3, 4, 5]), n_frames=35, frame_of=lambda seq: 10 * len(seq))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=1, edge_frames=8))
+    r = pol.step(src)
+    assert not r.eot
+    assert pol.committed + pol.tentative == [1, 2]  # stopped before the token at frame 30 ≥ 35 − 8
+    src.n_frames = 100
+    pol.step(src)
+    assert pol.committed + pol.tentative == [1, 2, 3, 4, 5]
+
+
+def test_loop_rules_stop_repetition():
+    loop = [1, 2, 3, 4] * 5
+    src = ScriptedSource(sentence(loop))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=0, no_repeat_ngram=4, max_new_tokens=50))
+    pol.step(src, final=True)
+    assert pol.committed == [1, 2, 3, 4, 1, 2, 3]  # the 4-gram 1 2 3 4 is not emitted twice
+
+
+def test_budget_and_min_prob():
+    src = ScriptedSource(sentence(list(range(1, 9)), confident=0.5))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, max_new_tokens=3))
+    assert pol.step(src).tentative == [2, 3] and pol.committed == [1]
+    unsure = CommitPolicy(SOT, CommitConfig(min_prob=0.6))
+    assert unsure.step(ScriptedSource(sentence([1, 2], confident=0.5))).tentative == []
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="n_recheck must be >= 0"):
+        CommitConfig(n_recheck=-1)
+    with pytest.raises(ValueError, match="min_prob must be in"):
+        CommitConfig(min_prob=1.5)
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
+        CommitConfig(max_new_tokens=0)
+
+
+def test_real_decoder_final_step_equals_whisper_greedy(model, arctic_clip):
+    """Full audio, full attention, final step: the policy + TextDecoder reproduce whisper.decode exactly."""
+    tok = get_tokenizer(model)
+    mel = whisper.log_mel_spectrogram(torch.from_numpy(arctic_clip), padding=480000)[:, :3000]
+    ref = whisper.decode(model, mel, whisper.DecodingOptions(language="en", without_timestamps=True, fp16=False))
+    with torch.no_grad():
+        feats = model.encoder(mel[None])[0]
+    dec = text_decoder_for(model, tok)
+    dec.append_audio(feats)
+    pol = CommitPolicy(tuple(tok.sot_sequence_including_notimestamps))
+    r = pol.step(dec, final=True, max_new_tokens=100)
+    assert r.eot
+    assert pol.committed == ref.tokens
+    assert (
+        tok.decode(pol.committed).strip() == ref.text.strip() == "He turned sharply and faced Gregson across the table."
+    )
