@@ -234,6 +234,10 @@ class SpeechStream:
         self._check_all_synthesized()
 
     def _check_all_synthesized(self) -> None:
+        drained = self.scheduler.drained and self._in_flight is None
+        if drained and self.state is PlayState.BUFFERING and not self._frames:
+            self.state = PlayState.IDLE  # the text had nothing speakable in it
+            return
         if self.scheduler.drained and self._in_flight is None and self.state is not PlayState.IDLE:
             self._all_synthesized = True
             if self.state is PlayState.PLAYING:

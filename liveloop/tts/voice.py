@@ -376,11 +376,16 @@ def _map_words(words: list[str], sentences: list[list[str]]) -> list[tuple[int, 
     chars = [len(w) + 1 for w in words]
     n_chars = sum(chars)
     out: list[tuple[int, int]] = []
+    out_flat: list[int] = []
     acc = 0
     for c in chars:
         k = min(total - 1, acc * total // n_chars)
         # snap to the last phoneme-word start at or before k
         j = bisect.bisect_right(group_flat, k) - 1
-        out.append(groups[j] if j >= 0 else flat[k])
+        pos = group_flat[j] if j >= 0 else k
+        if out_flat and pos <= out_flat[-1]:  # two words in one phoneme word ("on the"): split it by position
+            pos = max(k, out_flat[-1] + 1) if out_flat[-1] + 1 < total else out_flat[-1]
+        out_flat.append(pos)
+        out.append(flat[pos])
         acc += c
     return out
