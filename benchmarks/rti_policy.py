@@ -51,6 +51,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--timing-episodes", type=int, default=3)
+    ap.add_argument("--merge", action="store_true", help="update the entries measured here in an existing --out file")
     args = ap.parse_args()
     torch.set_num_threads(1)
     n_seeds, n_eps, n_timing = (1, 10, 1) if args.quick else (args.seeds, args.episodes, args.timing_episodes)
@@ -97,10 +98,20 @@ def main() -> int:
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    meta_path = args.out.with_suffix(".meta.json")
+    if args.merge and args.out.exists():
+        old = json.loads(args.out.read_text())
+        for task, rows in results.items():
+            old.setdefault(task, {}).update(rows)
+        results = {t: {s: old[t][s] for s in SAMPLERS if s in old[t]} for t in old}
+        old_meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        meta = {"runs": [*old_meta.get("runs", [old_meta] if old_meta else []), meta]}
+    else:
+        meta = {"runs": [meta]}
     args.out.write_text(json.dumps(results, indent=2))
-    args.out.with_suffix(".meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    meta_path.write_text(json.dumps(meta, indent=2, default=str))
     print_table(results)
-    print(f"load average before {load_before}, after {meta['loadavg_after']}; wrote {args.out}")
+    print(f"load average before {load_before}, after {os.getloadavg()}; wrote {args.out}")
     plot(results, args.out.with_suffix(".png"))
     return 0
 

@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--checkpoint", default=None, help="name or path (default: the task's shipped checkpoint)")
     e.add_argument("--episodes", type=int, default=50)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seeds", type=int, default=1, help="repeat over this many seeds")
+    e.add_argument("--timing-episodes", type=int, default=3, help="single episodes timed at batch 1")
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
     p.set_defaults(func=lambda args: p.print_help() or 2)
@@ -74,7 +76,15 @@ def _eval(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     policy = load_for_sampler(args.task, args.sampler, args.checkpoint)
-    result = evaluate_sampler(policy, args.sampler, n_episodes=args.episodes, seed=args.seed, progress=True)
+    result = evaluate_sampler(
+        policy,
+        args.sampler,
+        n_episodes=args.episodes,
+        seed=args.seed,
+        n_seeds=args.seeds,
+        timing_episodes=args.timing_episodes,
+        progress=True,
+    )
     print(
         f"{args.task} {args.sampler}: success {result.success:.1%} over {result.episodes} episodes, "
         f"{result.nfe_per_decision} NFE per decision, {result.ms_per_decision_p50:.1f} ms per decision (p50)"
