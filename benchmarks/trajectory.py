@@ -50,7 +50,7 @@ def forecasts(track: np.ndarray, i: int, mlp: MotionMLP) -> dict[str, tuple[np.n
     v_last = (hist[-1, 1:3] - hist[-2, 1:3]) / (hist[-1, 0] - hist[-2, 0])
     out["cv_last_step"] = (p + v_last * HORIZONS_S[:, None], None)
     f = history_features(hist[-64:])
-    out["cv_ls_0.2s"] = (p + f.v_ls * f.scale_px * HORIZONS_S[:, None], None)
+    out["cv_ls"] = (p + f.v_ls * f.scale_px * HORIZONS_S[:, None], None)
     kf = BoxKalman(Box.from_center(*hist[0, 1:5]), PEDESTRIAN_KALMAN)
     for k in range(1, len(hist)):
         kf.predict(hist[k, 0] - hist[k - 1, 0])
@@ -118,7 +118,7 @@ def main() -> int:
         "learned.ade_px": rows["learned"]["ade_px"],
         "cv.ade_px": rows["cv_last_step"]["ade_px"],
         "learned_below_cv": rows["learned"]["ade_px"] < rows["cv_last_step"]["ade_px"],
-        "learned_below_cv_ls": rows["learned"]["ade_px"] < rows["cv_ls_0.2s"]["ade_px"],
+        "learned_below_cv_ls": rows["learned"]["ade_px"] < rows["cv_ls"]["ade_px"],
         "weights": str(mlp.path.name),
         "weights_meta": mlp.meta,
         "quick": args.quick,

@@ -111,6 +111,12 @@ class MotionMLP:
                 f"predictor weights {path} expect {self.layers[0][0].shape[0]} features, this code makes "
                 f"{N_FEATURES}: retrain with `liveloop vision train-predictor`"
             )
+        for key, ours in (("meta_history", HISTORY), ("meta_ls_points", LS_POINTS)):
+            if key in self.meta and self.meta[key] != ours:
+                raise ModelMissing(
+                    f"predictor weights {path} were trained with {key[5:]} = {self.meta[key]}, this code uses "
+                    f"{ours}: retrain with `liveloop vision train-predictor`"
+                )
         self.path = path
 
     def raw(self, X: np.ndarray) -> np.ndarray:
@@ -122,20 +128,41 @@ class MotionMLP:
         return h @ w2 + b2
 
     def predict(self, feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Centres (N, T, 2) px and σ (N, T) px at horizons `taus_s` (N, T) seconds after each t_ref."""
+        """Centres (N, T, 2) px and σ (N, T) px at horizons `taus_s` (N, T) seconds after each t_ref.
+
+        Same result as `raw` on `feature_rows`, computed faster: the rows of one track differ only
+        in τ, so the first layer is applied once per track plus a rank-one term per τ.
+        """
+        taus = np.asarray(taus_s, dtype=np.float64).reshape(len(feats), -1)  # (N, T)
+        n, t = taus.shape
+        if n == 0:
+            return np.zeros((0, t, 2)), np.zeros((0, t))
+        (w0, b0), (w1, b1), (w2, b2) = self.layers
+        base = (np.stack([f.x for f in feats]) - self.in_mean[:-1]) / self.in_std[:-1]  # (N, F-1)
+        tau_n = (taus - self.in_mean[-1]) / self.in_std[-1]  # (N, T)
+        h = (base @ w0[:-1])[:, None, :] + tau_n[:, :, None] * w0[-1] + b0  # (N, T, H)
+        h = np.maximum(h, 0.0).reshape(n * t, -1)
+        h = np.maximum(h @ w1 + b1, 0.0)
+        out = (h @ w2 + b2).reshape(n, t, 3)
+        v = np.stack([f.v_ls for f in feats])[:, None, :]  # (N, 1, 2)
+        d = taus[:, :, None] * (v + out[:, :, :2])  # (N, T, 2) box sizes
+        sig = _softplus(out[:, :, 2]) * (taus + TAU0_S)  # (N, T)
+        scale = np.array([f.scale_px for f in feats])[:, None]  # (N, 1)
+        origin = np.stack([f.origin for f in feats])[:, None, :]  # (N, 1, 2)
+        return origin + d * scale[:, :, None], sig * scale
+
+    def predict_reference(self, feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`predict` written the plain way (for tests)."""
         taus = np.asarray(taus_s, dtype=np.float64).reshape(len(feats), -1)
-        if len(feats) == 0:
-            return np.zeros((0, taus.shape[1], 2)), np.zeros((0, taus.shape[1]))
         X, cv = feature_rows(feats, taus)
         out = self.raw(X)
         tau = X[:, -1:]
-        d = cv + tau * out[:, :2]  # (N*T, 2) box sizes
-        sig = _softplus(out[:, 2]) * (tau[:, 0] + TAU0_S)  # (N*T,)
-        scale = np.array([f.scale_px for f in feats])[:, None]  # (N, 1)
-        origin = np.stack([f.origin for f in feats])[:, None, :]  # (N, 1, 2)
+        d = cv + tau * out[:, :2]
+        sig = _softplus(out[:, 2]) * (tau[:, 0] + TAU0_S)
+        scale = np.array([f.scale_px for f in feats])[:, None]
+        origin = np.stack([f.origin for f in feats])[:, None, :]
         n, t = taus.shape
-        centres = origin + d.reshape(n, t, 2) * scale[:, :, None]
-        return centres, sig.reshape(n, t) * scale
+        return origin + d.reshape(n, t, 2) * scale[:, :, None], sig.reshape(n, t) * scale
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:

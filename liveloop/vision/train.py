@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liveloop.vision.motion import DEFAULT_WEIGHTS, HISTORY, N_FEATURES, TAU0_S, history_features
+from liveloop.vision.motion import DEFAULT_WEIGHTS, HISTORY, LS_POINTS, N_FEATURES, TAU0_S, history_features
 
 TUD_FPS = 25.0
 TUD_HELD_OUT_IDS = (2, 7, 9)
@@ -42,6 +42,7 @@ class TrainConfig:
     batch: int = 512
     lr: float = 2e-3
     hidden: int = 96
+    residual_l2: float = 0.0  # penalty on the learned correction (box units/s)²: pulls it towards the CV base
     seed: int = 0
     threads: int = 1
 
@@ -209,7 +210,8 @@ def train(cfg: TrainConfig, out: Path = DEFAULT_WEIGHTS, progress: bool = True, 
         sig = (nn.functional.softplus(out[:, 2:]) + 1e-3) * (tau + TAU0_S)  # (B, 1)
         err2 = ((d - yb) ** 2).sum(1, keepdim=True)
         nll = 0.5 * err2 / sig**2 + 2 * torch.log(sig)  # isotropic 2-D Gaussian
-        return nll.mean(), err2.sqrt().mean()
+        penalty = cfg.residual_l2 * (out[:, :2] ** 2).sum(1).mean()
+        return nll.mean() + penalty, err2.sqrt().mean()
 
     bar = tqdm(range(cfg.epochs), desc="epochs", disable=not progress)
     for epoch in bar:
@@ -239,6 +241,7 @@ def train(cfg: TrainConfig, out: Path = DEFAULT_WEIGHTS, progress: bool = True, 
         in_mean=in_mean.astype(np.float32),
         in_std=in_std.astype(np.float32),
         meta_history=np.int64(HISTORY),
+        meta_ls_points=np.int64(LS_POINTS),
         meta_samples=np.int64(len(X)),
         meta_seed=np.int64(cfg.seed),
         meta_epochs=np.int64(cfg.epochs),

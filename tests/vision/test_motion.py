@@ -45,3 +45,11 @@ def test_shipped_weights_load_and_predict_in_pixels() -> None:
     assert xy[0, 0, 0] == pytest.approx(100 + 90 * 29 / 30, abs=5)  # τ = 0: where it is now
     assert xy[0, 2, 0] == pytest.approx(100 + 90 * (29 / 30 + 1.0), abs=25)  # 1 s on at 90 px/s
     assert sig[0, 0] < sig[0, 1] < sig[0, 2]
+
+
+def test_fast_forward_pass_equals_the_plain_one() -> None:
+    mlp = MotionMLP()
+    feats = [history_features(_hist(n, v=(40.0 * n, -20.0), size=40 + n)) for n in (1, 5, 30)]
+    taus = np.array([[0.0, 0.1, 1.0], [0.02, 0.5, 1.2], [0.3, 0.6, 0.9]])
+    for a, b in zip(mlp.predict(feats, taus), mlp.predict_reference(feats, taus), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
