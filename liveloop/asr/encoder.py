@@ -134,7 +134,8 @@ class CausalEncoder:
         x = conv_frontend(self.encoder, self.mel, self.n_done, end, n_mel)
         mask = None  # one block (or a partial one) attends to everything so far
         if end - self.n_done > self.block_frames:  # several blocks at once: block-causal among the new ones
-            mask = block_causal_mask(end, self.block_frames)[self.n_done :]  # (T_new, T_past + T_new)
+            rel = block_causal_mask(end - self.n_done, self.block_frames)  # blocks counted from n_done
+            mask = torch.cat([torch.ones(rel.shape[0], self.n_done, dtype=torch.bool), rel], 1)  # (T_new, T_all)
         for i, blk in enumerate(self.encoder.blocks):
             x, self.cache[i] = attention_block(blk, x, self.n_head, self.cache[i], mask)
         self.n_done = end

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -151,6 +151,11 @@ class StreamingRecognizer:
         self.encoder_s = 0.0  # compute spent (process time), for benchmarks
         self.decoder_s = 0.0
         self.tokens_revised = 0
+
+    def set_chunk_ms(self, chunk_ms: int) -> None:
+        """Switch the chunk size; it takes effect at the next block boundary (the encoder is block-causal)."""
+        self.config = replace(self.config, chunk_ms=chunk_ms)  # validated by StreamConfig
+        self.encoder.block_frames = self.config.block_frames
 
     # -- input ----------------------------------------------------------------
     def feed(self, samples: np.ndarray) -> list[Update]:

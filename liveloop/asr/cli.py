@@ -1,0 +1,101 @@
+"""`liveloop transcribe FILE [--stream] [--chunk-ms N] [--json] [--fast]` and `liveloop asr train`.
+
+Without --stream: whisper's offline greedy transcription (same weights).
+With --stream: causal streaming; audio is fed at real-time pace, or with --fast
+on a virtual clock that still charges the compute time (see simulate.py). Each
+committed word is printed with its emit time; --json prints one object per
+word `{"word", "start_s", "end_s", "emit_s"}` then a summary
+`{"text", "rtf", "latency_ms_p50", "latency_ms_p95"}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("transcribe", help="speech to text with Whisper (offline, or causal streaming)")
+    p.add_argument("file", help="audio file (any format PyAV reads; converted to 16 kHz mono)")
+    p.add_argument("--stream", action="store_true", help="causal streaming recognizer")
+    p.add_argument("--chunk-ms", type=int, default=300, help="streaming chunk (multiple of 20 ms; default 300)")
+    p.add_argument("--json", action="store_true", help="JSON lines: one per committed word, then a summary")
+    p.add_argument("--fast", action="store_true", help="as fast as possible on a virtual clock (streaming)")
+    p.add_argument("--model", default="tiny.en", help="model size (default tiny.en)")
+    p.add_argument("--adapter", default="auto", help="LoRA adapter file, 'auto' (bundled if present) or 'none'")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.set_defaults(func=_transcribe)
+
+    asr = sub.add_parser("asr", help="speech recognition tools")
+    asr_sub = asr.add_subparsers(dest="asr_command", metavar="ASR_COMMAND")
+    from liveloop.asr.train import register_train
+
+    register_train(asr_sub)
+    asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    import torch
+
+    from liveloop.asr.audio import AudioFormatError, load_audio
+    from liveloop.asr.weights import WeightsError, load_whisper
+
+    torch.set_num_threads(max(1, args.threads))
+    try:
+        audio = load_audio(args.file)
+        model = load_whisper(args.model, progress=not args.json)
+    except (AudioFormatError, WeightsError) as exc:
+        print(f"liveloop transcribe: {exc}", file=sys.stderr)
+        return 2
+    if not args.stream:
+        return _offline(model, audio, args)
+    from liveloop.asr.lora import load_adapter_for
+    from liveloop.asr.recognizer import StreamConfig
+    from liveloop.asr.simulate import stream_file
+
+    try:
+        config = StreamConfig(chunk_ms=args.chunk_ms)
+        model = load_adapter_for(model, args.adapter, chunk_ms=args.chunk_ms)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"liveloop transcribe: {exc}", file=sys.stderr)
+        return 2
+
+    def show(w) -> None:
+        if args.json:
+            d = {"word": w.word.strip(), "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3)}
+            print(json.dumps({**d, "emit_s": round(w.emit_s, 3)}), flush=True)
+        else:
+            print(f"[{w.emit_s:7.2f}s] {w.word.strip():<20} ({w.start_s:.2f}–{w.end_s:.2f} s)", flush=True)
+
+    res = stream_file(model, audio, config, realtime=not args.fast, on_word=show)
+    summary = {
+        "text": res.text,
+        "rtf": round(res.rtf, 4),
+        "latency_ms_p50": round(res.latency_ms(50), 1),
+        "latency_ms_p95": round(res.latency_ms(95), 1),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"\n{res.text}\nRTF {summary['rtf']}  latency p50 {summary['latency_ms_p50']} ms  "
+            f"p95 {summary['latency_ms_p95']} ms"
+        )
+    return 0
+
+
+def _offline(model, audio, args: argparse.Namespace) -> int:
+    from liveloop.asr.simulate import transcribe_offline
+
+    t0 = time.perf_counter()
+    text, words = transcribe_offline(model, audio)
+    rtf = (time.perf_counter() - t0) / (audio.size / 16000)
+    if args.json:
+        for w, s, e in words:
+            print(json.dumps({"word": w.strip(), "start_s": round(s, 3), "end_s": round(e, 3), "emit_s": None}))
+        print(json.dumps({"text": text, "rtf": round(rtf, 4), "latency_ms_p50": None, "latency_ms_p95": None}))
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,144 @@
+"""LoRA adapters for the causal Whisper (CarelessWhisper's fine-tuning), and loading them for inference.
+
+Low-rank updates W + (alpha / r)·B·A on the encoder's self-attention and the
+decoder's self- and cross-attention projections (query, key, value, out). B
+starts at zero, so an untrained adapter is the base model. For inference the
+update is merged into a copy of the weights (no extra cost per step); the
+shared base model is never modified.
+
+Adapter file (torch.save): {"format": "liveloop-asr-lora-1", "model", "rank",
+"alpha", "targets", "chunk_ms", "state": {module name: {"A", "B"}}, "meta"}.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+FORMAT = "liveloop-asr-lora-1"
+BUNDLED = Path(__file__).parent / "adapters" / "tiny.en-causal.pt"
+PROJ = ("query", "key", "value", "out")
+
+
+class LoRALinear(nn.Module):
+    """A frozen linear layer plus a trainable low-rank update."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float) -> None:
+        super().__init__()
+        if rank < 1:
+            raise ValueError(f"rank must be >= 1, got {rank}")
+        self.base = base
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.A = nn.Parameter(torch.empty(rank, base.in_features))
+        self.B = nn.Parameter(torch.zeros(base.out_features, rank))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.scale = alpha / rank
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base(x) + (x @ self.A.T @ self.B.T) * self.scale
+
+    def delta(self) -> Tensor:
+        return (self.B @ self.A) * self.scale  # (out, in)
+
+
+def target_names(model: nn.Module) -> list[str]:
+    """Module names of every projection the adapter touches."""
+    names = []
+    for i in range(len(model.encoder.blocks)):
+        names += [f"encoder.blocks.{i}.attn.{p}" for p in PROJ]
+    for i in range(len(model.decoder.blocks)):
+        names += [f"decoder.blocks.{i}.{a}.{p}" for a in ("attn", "cross_attn") for p in PROJ]
+    return names
+
+
+def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
+    path, _, leaf = name.rpartition(".")
+    return model.get_submodule(path), leaf
+
+
+def add_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0) -> list[nn.Parameter]:
+    """Freeze `model` and wrap its target projections in LoRALinear (in place); returns the trainable params."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params: list[nn.Parameter] = []
+    for name in target_names(model):
+        parent, leaf = _parent(model, name)
+        lin = getattr(parent, leaf)
+        if isinstance(lin, LoRALinear):
+            raise ValueError(f"{name} already has a LoRA adapter")
+        wrapped = LoRALinear(lin, rank, alpha)
+        setattr(parent, leaf, wrapped)
+        params += [wrapped.A, wrapped.B]
+    return params
+
+
+def adapter_state(model: nn.Module) -> dict[str, dict[str, Tensor]]:
+    return {
+        name: {"A": m.A.detach().clone(), "B": m.B.detach().clone()}
+        for name, m in model.named_modules()
+        if isinstance(m, LoRALinear)
+    }
+
+
+def save_adapter(model: nn.Module, path: Path, *, rank: int, alpha: float, chunk_ms: int, meta: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": FORMAT,
+        "rank": rank,
+        "alpha": alpha,
+        "chunk_ms": chunk_ms,
+        "state": adapter_state(model),
+        "meta": meta,
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+def merged(model: nn.Module, path: Path) -> nn.Module:
+    """A copy of `model` with the adapter at `path` merged into its weights (eval mode)."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a liveloop ASR adapter (format must be {FORMAT!r})")
+    out = copy.deepcopy(model)
+    scale = blob["alpha"] / blob["rank"]
+    for name, ab in blob["state"].items():
+        parent, leaf = _parent(out, name.removesuffix(".base"))
+        lin = getattr(parent, leaf)
+        a, b = ab["A"], ab["B"]
+        if a.shape[1] != lin.in_features or b.shape[0] != lin.out_features:
+            raise ValueError(
+                f"{path}: adapter for {name} has shape {tuple(b.shape)}x{tuple(a.shape)}, "
+                f"the model's layer is {lin.out_features}x{lin.in_features}"
+            )
+        with torch.no_grad():
+            lin.weight += (b @ a) * scale
+    out.eval()
+    return out
+
+
+_MERGED: dict[tuple[int, str], nn.Module] = {}
+
+
+def load_adapter_for(model: nn.Module, spec: str | Path | None, chunk_ms: int | None = None) -> nn.Module:
+    """'none'/None → the base model; 'auto' → the bundled adapter if it is there, else the base model;
+    a path → that adapter merged (cached per process)."""
+    if spec is None or str(spec) == "none":
+        return model
+    if str(spec) == "auto":
+        if not BUNDLED.exists():
+            return model
+        path = BUNDLED
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise FileNotFoundError(f"adapter file not found: {path}")
+    key = (id(model), str(path.resolve()))
+    if key not in _MERGED:
+        _MERGED[key] = merged(model, path)
+    return _MERGED[key]

@@ -1,0 +1,246 @@
+"""Graph nodes: `asr.Vad` and `asr.StreamingWhisper` (thin adapters over VadCore and StreamingRecognizer).
+
+    mic ──audio──► Vad ──audio──► StreamingWhisper ──partial──►
+                    └──events──────────►(vad)      ├──words────►  (committed words with timestamps)
+                                                   └──utterance► (end of utterance: the whole text)
+
+Audio in: 16 kHz float32 mono frames, either a numpy array or any object
+with ``samples``, ``sample_rate`` (and optionally ``channels``) such as
+`liveloop.rtc.audio.PcmFrame`; other rates, int16 and stereo are converted with
+PyAV; anything else is rejected with an error naming the node. The event's
+origin is the capture time of the frame's first sample.
+
+Every output carries the origin of the audio it covers: a committed word is
+emitted with the origin of the instant the word *ends* in the audio (so a
+budget ``mic.audio → asr.words`` measures emission latency after the word),
+a partial with the end of the audio encoded so far, an end of utterance with
+the end of the last speech. `Vad` emits `SpeechStart` (and, when
+``interrupt_on_speech``, an INTERRUPT control event for barge-in) and
+`EndOfUtterance`; `StreamingWhisper` closes its segment on `EndOfUtterance`.
+
+Chunk size is the knob (`modes`): the runtime picks it per event from the
+budget left; the recognizer switches at the next block boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from liveloop.asr.audio import SAMPLE_RATE, AudioFormatError, as_pcm16k
+from liveloop.asr.recognizer import StreamConfig, StreamingRecognizer, Update, Word
+from liveloop.asr.vad import EndOfUtterance, SpeechStart, VadConfig, VadCore
+from liveloop.graph.channel import Block
+from liveloop.graph.event import Event, EventKind
+from liveloop.graph.node import Input, Mode, Node, Output
+
+if TYPE_CHECKING:
+    from liveloop.graph.runtime import NodeContext
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    text: str  # the uncommitted tail of the utterance (may change)
+    committed: str  # the utterance's committed text so far
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedWord:
+    word: str
+    start_s: float  # in the stream (seconds since this node's first sample)
+    end_s: float
+    start_origin_ns: int  # the same instants on the monotonic clock of the capture
+    end_origin_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    text: str  # everything committed in the utterance
+    start_origin_ns: int
+    end_origin_ns: int
+
+
+def _samples(data: Any, node: str) -> np.ndarray:
+    try:
+        if isinstance(data, np.ndarray):
+            return as_pcm16k(data)
+        rate = getattr(data, "sample_rate", None)
+        samples = getattr(data, "samples", None)
+        if rate is None or samples is None:
+            raise AudioFormatError(
+                f"expected a numpy array or a frame with samples/sample_rate, got {type(data).__name__}"
+            )
+        return as_pcm16k(np.asarray(samples), int(rate), int(getattr(data, "channels", 1)))
+    except AudioFormatError as exc:
+        raise AudioFormatError(f"node {node!r}: {exc}") from exc
+
+
+class OriginMap:
+    """Stream sample index → origin (capture) time, from the origins of the frames fed."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []  # first sample index of each frame
+        self._origins: list[int] = []
+        self.n_samples = 0
+
+    def add(self, n: int, origin_ns: int) -> None:
+        self._starts.append(self.n_samples)
+        self._origins.append(origin_ns)
+        self.n_samples += n
+        if len(self._starts) > 4096:  # keep the last ~minutes
+            del self._starts[:2048], self._origins[:2048]
+
+    def origin_ns(self, t_s: float) -> int:
+        idx = round(t_s * SAMPLE_RATE)
+        i = max(0, bisect.bisect_right(self._starts, idx) - 1)
+        if not self._starts:
+            return 0
+        return self._origins[i] + (idx - self._starts[i]) * NS // SAMPLE_RATE
+
+
+class Vad(Node):
+    """Silero VAD endpointing: audio passes through; speech start / end of utterance come out on `events`."""
+
+    audio = Input(object, Block(64), doc="16 kHz float32 mono frames (others converted)")
+    out = Output(np.ndarray, doc="the same audio as 16 kHz float32 (1-D)")
+    events = Output(object, doc="SpeechStart / EndOfUtterance, times in the stream")
+
+    def __init__(
+        self, name: str | None = None, *, config: VadConfig | None = None, interrupt_on_speech: bool = False
+    ) -> None:
+        super().__init__(name or "vad")
+        self.config = config or VadConfig()
+        self.interrupt_on_speech = interrupt_on_speech
+        self.core: VadCore | None = None
+        self.origins = OriginMap()
+
+    async def setup(self, ctx: NodeContext) -> None:
+        self.core = VadCore(self.config)
+
+    async def process(self, event: Event, ctx: NodeContext) -> None:
+        assert self.core is not None
+        x = _samples(event.data, self.name)
+        self.origins.add(x.size, event.origin_ns)
+        await ctx.emit("out", x, parent=event)
+        for ev in self.core.feed(x):
+            await self._emit_event(ev, ctx)
+
+    async def _emit_event(self, ev: SpeechStart | EndOfUtterance, ctx: NodeContext) -> None:
+        origin = self.origins.origin_ns(ev.at_s)
+        await ctx.emit("events", ev, origin_ns=origin)
+        if isinstance(ev, SpeechStart) and self.interrupt_on_speech:
+            await ctx.send_control(EventKind.INTERRUPT, origin_ns=origin)
+
+    async def on_eos(self, port: str, ctx: NodeContext) -> None:
+        if self.core is not None:
+            for ev in self.core.flush():
+                await self._emit_event(ev, ctx)
+
+
+class StreamingWhisper(Node):
+    """Causal streaming Whisper: committed words with timestamps, partials, end of utterance."""
+
+    audio = Input(object, Block(64), doc="16 kHz float32 mono frames (others converted)")
+    vad = Input(object, Block(16), doc="EndOfUtterance closes the segment (optional)")
+    partial = Output(Partial)
+    words = Output(CommittedWord)
+    utterance = Output(Utterance)
+    modes = (
+        Mode("chunk300", quality=1.0, cost_hint_ms=30.0, params=(("chunk_ms", 300),)),
+        Mode("chunk200", quality=0.9, cost_hint_ms=25.0, params=(("chunk_ms", 200),)),
+        Mode("chunk1000", quality=0.6, cost_hint_ms=60.0, params=(("chunk_ms", 1000),)),
+    )
+    drop_on_interrupt = False  # the user's audio is never dropped by a barge-in
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        model: Any = None,
+        config: StreamConfig | None = None,
+        size: str = "tiny.en",
+        adapter: str | None = "auto",
+        offload: bool = True,
+    ) -> None:
+        super().__init__(name or "asr")
+        self.offload = offload  # run the recognizer in a worker thread (off the event loop)
+        self.config = config or StreamConfig()
+        self.model = model
+        self.size = size
+        self.adapter = adapter
+        self.core: StreamingRecognizer | None = None
+        self.origins = OriginMap()
+        self._text: list[str] = []
+        self._utt_start_ns: int | None = None
+
+    async def setup(self, ctx: NodeContext) -> None:
+        def load() -> StreamingRecognizer:
+            from liveloop.asr.lora import load_adapter_for
+            from liveloop.asr.weights import load_whisper
+
+            model = self.model if self.model is not None else load_whisper(self.size, progress=False)
+            return StreamingRecognizer(load_adapter_for(model, self.adapter), self.config)
+
+        self.core = await asyncio.to_thread(load) if self.offload else load()  # the model is shared per process
+
+    async def process(self, event: Event, ctx: NodeContext) -> None:
+        core = self.core
+        assert core is not None
+        if event.port == "vad":
+            if isinstance(event.data, EndOfUtterance):
+                await self._finish(ctx, event)
+            return
+        x = _samples(event.data, self.name)
+        self.origins.add(x.size, event.origin_ns)
+        if self._utt_start_ns is None:
+            self._utt_start_ns = event.origin_ns
+        chunk_ms = ctx.mode.param("chunk_ms") if ctx.mode is not None else None
+        if chunk_ms and chunk_ms != core.config.chunk_ms:
+            core.set_chunk_ms(int(chunk_ms))
+        updates = await asyncio.to_thread(core.feed, x) if self.offload else core.feed(x)
+        await self._emit(updates, ctx, event)
+
+    async def _emit(self, updates: list[Update], ctx: NodeContext, parent: Event) -> None:
+        for u in updates:
+            for w in u.words:
+                self._text.append(w.word)
+                await ctx.emit("words", self._word(w), origin_ns=self.origins.origin_ns(w.end_s))
+            if not u.final:
+                p = Partial(u.partial.strip(), "".join(self._text).strip())
+                await ctx.emit("partial", p, origin_ns=self.origins.origin_ns(u.audio_end_s))
+
+    def _word(self, w: Word) -> CommittedWord:
+        return CommittedWord(
+            w.word.strip(), w.start_s, w.end_s, self.origins.origin_ns(w.start_s), self.origins.origin_ns(w.end_s)
+        )
+
+    async def _finish(self, ctx: NodeContext, parent: Event) -> None:
+        core = self.core
+        assert core is not None
+        updates = await asyncio.to_thread(core.end_segment) if self.offload else core.end_segment()
+        await self._emit(updates, ctx, parent)
+        text = "".join(self._text).strip()
+        end_ns = self.origins.origin_ns(self.origins.n_samples / SAMPLE_RATE)
+        if text:
+            utt = Utterance(text, self._utt_start_ns or end_ns, end_ns)
+            await ctx.emit("utterance", utt, origin_ns=parent.origin_ns if parent.port == "vad" else end_ns)
+        self._text = []
+        self._utt_start_ns = None
+
+    async def on_flush(self, event: Event, ctx: NodeContext) -> None:
+        await self._finish(ctx, event)
+
+    async def on_eos(self, port: str, ctx: NodeContext) -> None:
+        if port == "audio" and self.core is not None:
+            end = Event(None, self.origins.origin_ns(self.origins.n_samples / SAMPLE_RATE), 0, self.name)
+            await self._finish(ctx, end)
+
+
+def with_chunk(config: StreamConfig, chunk_ms: int) -> StreamConfig:
+    return replace(config, chunk_ms=chunk_ms)

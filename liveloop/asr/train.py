@@ -1,0 +1,268 @@
+"""`liveloop asr train`: LoRA fine-tuning of the causal Whisper with the streaming objective.
+
+CarelessWhisper's recipe, on speech made offline:
+
+1. Data: the Piper voice reads template sentences (`data.training_sentences`,
+   never an evaluation sentence) at varied rate and prosody, with noise and
+   reverberation (`data.augment`) and silence around it.
+2. Targets by self-distillation: the *offline* model (full attention, no
+   adapter) transcribes each clip with word timestamps; no aligner is needed.
+3. Streaming objective: the clip is encoded once, block-causally (so the
+   frames up to chunk i are exactly what the streaming encoder sees then);
+   for K cut points at chunk boundaries the decoder attends only to the frames
+   before the cut and is taught the words that *end* before it, then
+   end-of-text (the stop rule is learned); the whole clip is one more cut.
+   Cross-entropy, LoRA parameters only (AdamW).
+
+The adapter is saved every `--save-every` steps and at the end (a few MB).
+Uses a GPU when one is present. Reproduce the shipped adapter with:
+
+    nice -n 10 liveloop asr train --clips 600 --steps 4000 --chunks 100,200,300,1000 \\
+        --out liveloop/asr/adapters/tiny.en-causal.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from liveloop.asr.encoder import FRAMES_PER_S, _heads, _merge, encode_parallel
+from liveloop.asr.features import SAMPLE_RATE, LogMelConfig, StreamingLogMel
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    model: str = "tiny.en"
+    clips: int = 600  # synthetic training utterances
+    steps: int = 4000
+    chunks_ms: tuple[int, ...] = (100, 200, 300, 1000)  # sampled per step
+    cuts: int = 6  # cut points per clip per step (plus the whole clip)
+    rank: int = 8
+    alpha: float = 16.0
+    lr: float = 1e-3
+    seed: int = 0
+    threads: int = 1
+    save_every: int = 250
+    out: str = "liveloop/asr/adapters/tiny.en-causal.pt"
+    data_dir: str = ""  # cache of synthesized clips + targets ("" = user cache dir)
+
+    def __post_init__(self) -> None:
+        if self.clips < 1 or self.steps < 1 or self.cuts < 0:
+            raise ValueError(f"clips and steps must be >= 1 and cuts >= 0, got {self.clips}, {self.steps}, {self.cuts}")
+        if not self.chunks_ms or any(c < 20 or c % 20 for c in self.chunks_ms):
+            raise ValueError(f"chunks_ms must be multiples of 20 ms, got {self.chunks_ms}")
+
+
+@dataclass(slots=True)
+class Example:
+    audio: np.ndarray
+    words: list[tuple[list[int], float]]  # (tokens, end_s) per word, from the offline model
+
+
+# -- data ---------------------------------------------------------------------------------------------
+
+
+def build_dataset(model: nn.Module, cfg: TrainConfig, log) -> list[Example]:
+    """Synthesize, augment and self-label `cfg.clips` utterances (cached on disk)."""
+    from platformdirs import user_cache_dir
+    from tqdm import tqdm
+
+    from liveloop.asr.data import Piper, augment, training_sentences
+    from liveloop.asr.recognizer import get_tokenizer
+    from liveloop.asr.simulate import transcribe_offline
+
+    root = Path(cfg.data_dir or Path(user_cache_dir("liveloop")) / "asr" / "train_data") / f"seed{cfg.seed}"
+    root.mkdir(parents=True, exist_ok=True)
+    tok = get_tokenizer(model)
+    rng = np.random.default_rng(cfg.seed)
+    sentences = training_sentences(cfg.clips, seed=cfg.seed)
+    piper = None
+    out: list[Example] = []
+    for i in tqdm(range(cfg.clips), desc="training data", unit="clip"):
+        f = root / f"{i:05d}.npz"
+        if f.exists():
+            z = np.load(f, allow_pickle=False)
+            meta = json.loads(str(z["words"]))
+            out.append(Example(z["audio"], [(w[0], w[1]) for w in meta]))
+            continue
+        piper = piper or Piper()
+        speech = piper(
+            sentences[i], length_scale=float(rng.uniform(0.8, 1.3)), noise_scale=float(rng.uniform(0.4, 0.9))
+        )
+        lead, tail = (np.zeros(int(rng.uniform(0.05, 0.6) * SAMPLE_RATE), np.float32) for _ in range(2))
+        audio = augment(np.concatenate([lead, speech, tail]), rng)[: 29 * SAMPLE_RATE]
+        _, words = transcribe_offline(model, audio)
+        labelled = [(tok.encode(w), e) for w, _, e in words]
+        np.savez(f, audio=audio, words=json.dumps(labelled))
+        out.append(Example(audio, labelled))
+    log(f"dataset: {len(out)} clips, {sum(e.audio.size for e in out) / SAMPLE_RATE / 60:.1f} min of audio")
+    return out
+
+
+# -- the streaming objective ------------------------------------------------------------------------
+
+
+def decoder_logits(model: nn.Module, tokens: Tensor, feats: Tensor, frames_valid: Tensor) -> Tensor:
+    """Teacher-forced decoder: tokens (B, L), feats (B, T, C), frames_valid (B, T) bool → logits (B, L, V)."""
+    dec = model.decoder
+    n_head = model.dims.n_text_head
+    length = tokens.shape[1]
+    x = dec.token_embedding(tokens) + dec.positional_embedding[:length]
+    causal = torch.ones(length, length, dtype=torch.bool, device=tokens.device).tril()
+    cross_mask = frames_valid[:, None, None, :]  # (B, 1, 1, T)
+    for blk in dec.blocks:
+        h = blk.attn_ln(x)
+        q, k, v = (_heads(m(h), n_head) for m in (blk.attn.query, blk.attn.key, blk.attn.value))
+        x = x + blk.attn.out(_merge(F.scaled_dot_product_attention(q, k, v, attn_mask=causal)))
+        h = blk.cross_attn_ln(x)
+        q = _heads(blk.cross_attn.query(h), n_head)
+        ck, cv = _heads(blk.cross_attn.key(feats), n_head), _heads(blk.cross_attn.value(feats), n_head)
+        x = x + blk.cross_attn.out(_merge(F.scaled_dot_product_attention(q, ck, cv, attn_mask=cross_mask)))
+        x = x + blk.mlp(blk.mlp_ln(x))
+    return dec.ln(x) @ dec.token_embedding.weight.T
+
+
+def streaming_batch(ex: Example, chunk_ms: int, n_cuts: int, sot: list[int], eot: int, rng: random.Random):
+    """Cut points (in encoder frames) and their targets: the words that end before the cut, then EOT."""
+    n_samples = ex.audio.size + 200 * SAMPLE_RATE // 1000
+    n_frames = min(n_samples // 320, 1500)
+    block = chunk_ms // 20
+    n_blocks = max(1, n_frames // block)
+    cuts = sorted({rng.randint(1, n_blocks) * block for _ in range(n_cuts)} | {n_frames})
+    seqs, valid = [], []
+    for c in cuts:
+        t_cut = c / FRAMES_PER_S
+        text = [t for toks, end in ex.words if end <= t_cut or c == n_frames for t in toks]
+        seqs.append([*sot, *text, eot])
+        valid.append(c)
+    return seqs, valid, n_frames
+
+
+def train_step(
+    model: nn.Module,
+    ex: Example,
+    chunk_ms: int,
+    cfg: TrainConfig,
+    sot: list[int],
+    eot: int,
+    rng: random.Random,
+    device: torch.device,
+) -> Tensor:
+    mel_fe = StreamingLogMel(LogMelConfig(model.dims.n_mels))
+    mel = torch.cat([mel_fe.feed(ex.audio), mel_fe.flush(200 * SAMPLE_RATE // 1000)], 1)[:, :3000]
+    feats = encode_parallel(model, mel[None].to(device), block_frames=chunk_ms // 20)  # (1, T, C)
+    seqs, valid, _ = streaming_batch(ex, chunk_ms, cfg.cuts, sot, eot, rng)
+    length = max(len(s) for s in seqs)
+    tokens = torch.full((len(seqs), length), eot, dtype=torch.long)
+    labels = torch.full((len(seqs), length), -100, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        tokens[i, : len(s)] = torch.tensor(s)
+        labels[i, len(sot) - 1 : len(s) - 1] = torch.tensor(s[len(sot) :])
+    t = feats.shape[1]
+    frames_valid = torch.arange(t)[None, :] < torch.tensor(valid)[:, None]
+    logits = decoder_logits(model, tokens.to(device), feats.expand(len(seqs), -1, -1), frames_valid.to(device))
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).to(device), ignore_index=-100)
+
+
+def train(cfg: TrainConfig, log=print) -> Path:
+    from tqdm import tqdm
+
+    from liveloop.asr.lora import add_lora, save_adapter
+    from liveloop.asr.recognizer import get_tokenizer
+    from liveloop.asr.weights import load_whisper
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    base = load_whisper(cfg.model)
+    data = build_dataset(base, cfg, log)
+    import copy
+
+    model = copy.deepcopy(base).to(device)
+    params = add_lora(model, cfg.rank, cfg.alpha)
+    model.train()
+    tok = get_tokenizer(base)
+    sot, eot = list(tok.sot_sequence_including_notimestamps), tok.eot
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * max(0.05, 1 - s / cfg.steps))
+    rng = random.Random(cfg.seed)
+    out = Path(cfg.out)
+    log(f"training {sum(p.numel() for p in params)} LoRA parameters on {device}, {cfg.steps} steps → {out}")
+    t0, ema = time.perf_counter(), None
+    bar = tqdm(range(cfg.steps), desc="asr train", unit="step")
+    for step in bar:
+        ex = data[rng.randrange(len(data))]
+        chunk = rng.choice(cfg.chunks_ms)
+        loss = train_step(model, ex, chunk, cfg, sot, eot, rng, device)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        ema = float(loss) if ema is None else 0.95 * ema + 0.05 * float(loss)
+        bar.set_postfix(loss=f"{ema:.3f}", chunk=chunk)
+        if (step + 1) % 25 == 0:
+            log(f"step {step + 1}/{cfg.steps} loss {ema:.4f} elapsed {time.perf_counter() - t0:.0f}s")
+        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+            meta = {**asdict(cfg), "chunks_ms": list(cfg.chunks_ms), "step": step + 1, "loss_ema": ema}
+            save_adapter(model, out, rank=cfg.rank, alpha=cfg.alpha, chunk_ms=max(cfg.chunks_ms), meta=meta)
+    log(f"saved adapter {out} ({out.stat().st_size / 1e6:.2f} MB) after {time.perf_counter() - t0:.0f}s")
+    return out
+
+
+def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    d = TrainConfig()
+    p = sub.add_parser("train", help="LoRA fine-tuning of the causal Whisper (streaming objective)")
+    p.add_argument("--model", default=d.model)
+    p.add_argument("--clips", type=int, default=d.clips, help=f"synthetic utterances (default {d.clips})")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--chunks", default=",".join(map(str, d.chunks_ms)), help="chunk sizes in ms, sampled per step")
+    p.add_argument("--cuts", type=int, default=d.cuts)
+    p.add_argument("--rank", type=int, default=d.rank)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--save-every", type=int, default=d.save_every)
+    p.add_argument("--out", default=d.out)
+    p.add_argument("--data-dir", default="")
+    p.add_argument("--log", default="", help="also append progress lines to this file")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    try:
+        cfg = TrainConfig(
+            model=args.model,
+            clips=args.clips,
+            steps=args.steps,
+            chunks_ms=tuple(int(c) for c in args.chunks.split(",")),
+            cuts=args.cuts,
+            rank=args.rank,
+            lr=args.lr,
+            seed=args.seed,
+            threads=args.threads,
+            save_every=args.save_every,
+            out=args.out,
+            data_dir=args.data_dir,
+        )
+    except ValueError as exc:
+        print(f"liveloop asr train: {exc}")
+        return 2
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        if args.log:
+            with open(args.log, "a") as f:
+                f.write(msg + "\n")
+
+    train(cfg, log)
+    return 0

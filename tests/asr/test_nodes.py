@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liveloop.asr.audio import AudioFormatError
+from liveloop.asr.nodes import CommittedWord, OriginMap, Partial, StreamingWhisper, Utterance, Vad, _samples
+from liveloop.asr.recognizer import StreamConfig
+from liveloop.asr.vad import EndOfUtterance, SpeechStart
+from liveloop.graph.event import EventKind
+from liveloop.testing import NodeHarness
+
+MS = 1_000_000
+T0 = 5_000 * MS  # capture time of the first sample
+
+
+async def _feed_frames(h, audio, frame_ms=100):
+    n = 16 * frame_ms
+    for i in range(0, audio.size, n):
+        await h.feed("audio", audio[i : i + n], origin_ns=T0 + i * 1_000_000_000 // 16000)
+        await h.idle()
+
+
+async def test_vad_node_events_with_origins(arctic_clip):
+    audio = np.concatenate([np.zeros(16000, np.float32), arctic_clip, np.zeros(16000, np.float32)])
+    async with NodeHarness(Vad(interrupt_on_speech=True)) as h:
+        await _feed_frames(h, audio)
+        await h.close()
+    evs = h.outputs["events"]
+    kinds = [type(e.data) for e in evs]
+    assert kinds == [SpeechStart, EndOfUtterance]
+    start, end = evs
+    assert start.origin_ns == T0 + round(start.data.at_s * 1e9) and 1.0 <= start.data.at_s <= 1.6
+    assert end.origin_ns > start.origin_ns
+    assert sum(len(e.data) for e in h.outputs["out"]) == audio.size  # audio passes through, all of it
+    assert any(c.kind is EventKind.INTERRUPT for c in h.controls("events"))  # barge-in signal
+
+
+async def test_streaming_whisper_node(model, arctic_clip):
+    node = StreamingWhisper(model=model, config=StreamConfig(chunk_ms=1000), adapter="none", offload=False)
+    async with NodeHarness(node) as h:
+        await _feed_frames(h, arctic_clip)
+        await h.feed("vad", EndOfUtterance(at_s=arctic_clip.size / 16000, start_s=0.0), origin_ns=T0 + 3_100 * MS)
+        await h.idle()
+    words = h.data("words")
+    assert words and all(isinstance(w, CommittedWord) for w in words)
+    for ev in h.outputs["words"]:  # each word carries the capture time of the instant it ends
+        assert ev.origin_ns == ev.data.end_origin_ns == T0 + round(ev.data.end_s * 16000) * 1_000_000_000 // 16000
+    assert all(isinstance(p, Partial) for p in h.data("partial"))
+    (utt,) = h.data("utterance")
+    assert isinstance(utt, Utterance) and utt.text == " ".join(w.word for w in words)
+    assert "table" in utt.text.lower()
+
+
+def test_bad_audio_names_the_node():
+    with pytest.raises(AudioFormatError, match=r"node 'asr'.*float32 or int16"):
+        _samples(np.zeros(10, np.complex64), "asr")
+    with pytest.raises(AudioFormatError, match=r"node 'vad'.*samples/sample_rate"):
+        _samples("not audio", "vad")
+    with pytest.raises(AudioFormatError, match="NaN"):
+        _samples(np.array([np.nan], np.float32), "asr")
+
+
+def test_conversion_and_origin_map():
+    class Frame:
+        samples = (np.sin(np.arange(4800) / 10) * 8000).astype(np.int16)
+        sample_rate = 48000
+
+    x = _samples(Frame(), "asr")
+    assert x.dtype == np.float32 and abs(x.size - 1600) <= 64
+    om = OriginMap()
+    om.add(1600, 1_000 * MS)
+    om.add(1600, 2_000 * MS)  # a gap between frames: the map follows the frames' own origins
+    assert om.origin_ns(0.05) == 1_050 * MS
+    assert om.origin_ns(0.15) == 2_050 * MS
