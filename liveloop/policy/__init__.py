@@ -1,1 +1,27 @@
-"""liveloop.policy — see DESIGN.md §4."""
+"""liveloop.policy — a diffusion policy with the Real-Time Iteration scheme (RTI-DP). See DESIGN.md §4.
+
+==================  ====================================================================
+module              what
+==================  ====================================================================
+tasks/reach_grasp   liveloop's own task: a 2-D point robot catches a moving target around
+                    an obstacle (two routes) and grasps it; sans-I/O, NumPy; its expert
+tasks/pusht         Push-T (gym-pusht, state observations) and a greedy scripted pusher
+normalizer          the policy's own min/max normaliser (a gripper optionally scaled ×0.1)
+unet                1-D temporal conditional U-Net over action chunks (FiLM on obs + step)
+schedulers          DDPM noise schedule; DDPM / DDIM reverse steps along any timestep list
+model               `DiffusionPolicy`: network + normalisers + schedule + RTI settings;
+                    checkpoints (``liveloop/policy/checkpoints/<name>.pt``) load by name
+samplers            `FullSampler`: DDPM-100 or DDIM-k from noise every decision
+rti                 `RtiSampler`: warm start from the previous chunk shifted one step,
+                    ≤ 3 steps; K′ chosen offline (`choose_k_prime`); clip / scale variants
+train               expert demonstrations → DDPM training with EMA (progress to a log)
+evaluate            batched closed-loop rollouts per sampler; batch-1 timing
+node                `Policy` graph node: observations (latest-wins) → timed action chunks;
+                    the number of denoising steps is the knob driven by the budget
+cli                 ``liveloop policy train|eval``
+==================  ====================================================================
+
+Shipped checkpoints: ``reach_grasp`` (gripper ±1) and ``reach_grasp_scale``
+(gripper trained at ±0.1, for RTI-scale); ``pusht`` when trained. Each records
+the command that reproduces it in ``DiffusionPolicy.meta["command"]``.
+"""
