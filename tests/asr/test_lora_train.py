@@ -1,0 +1,110 @@
+"""LoRA adapters and the streaming fine-tuning objective (a smoke test of the training path on real weights)."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from liveloop.asr.encoder import encode_parallel
+from liveloop.asr.lora import LoRALinear, add_lora, load_adapter_for, merged, save_adapter, target_names
+from liveloop.asr.recognizer import get_tokenizer
+from liveloop.asr.train import Example, TrainConfig, decoder_logits, streaming_batch, train_step
+
+
+@pytest.fixture(scope="module")
+def lora_model(model):
+    m = copy.deepcopy(model)
+    params = add_lora(m, rank=4, alpha=8.0)
+    return m, params
+
+
+def test_untrained_adapter_is_the_base_model(model, lora_model):
+    m, params = lora_model
+    assert len(params) == 2 * len(target_names(model)) == 2 * (4 * 4 + 4 * 8)
+    mel = torch.randn(1, 80, 100)
+    with torch.no_grad():
+        torch.testing.assert_close(encode_parallel(m, mel, 5), encode_parallel(model, mel, 5))
+    assert all(not p.requires_grad for n, p in m.named_parameters() if ".A" not in n and ".B" not in n)
+
+
+def test_save_merge_roundtrip(model, tmp_path):
+    m = copy.deepcopy(model)
+    add_lora(m, rank=2, alpha=2.0)
+    lin = m.encoder.blocks[0].attn.query
+    assert isinstance(lin, LoRALinear)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, LoRALinear):
+                mod.B.normal_(std=0.01)
+    path = tmp_path / "a.pt"
+    save_adapter(m, path, rank=2, alpha=2.0, chunk_ms=300, meta={"test": True})
+    assert path.stat().st_size < 2_000_000  # a few hundred kB for rank 2
+    out = merged(model, path)
+    x = torch.randn(3, 384)
+    with torch.no_grad():
+        torch.testing.assert_close(out.encoder.blocks[0].attn.query(x), lin(x), atol=1e-5, rtol=1e-5)
+        assert not torch.equal(out.encoder.blocks[0].attn.query.weight, model.encoder.blocks[0].attn.query.weight)
+    assert load_adapter_for(model, "none") is model
+    assert load_adapter_for(model, path) is load_adapter_for(model, path)  # merged once per process
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "other"}, bad)
+    with pytest.raises(ValueError, match="not a liveloop ASR adapter"):
+        merged(model, bad)
+    with pytest.raises(FileNotFoundError, match="adapter file not found"):
+        load_adapter_for(model, tmp_path / "missing.pt")
+
+
+def test_streaming_targets_are_words_ended_before_the_cut(model):
+    tok = get_tokenizer(model)
+    words = [(tok.encode(" one"), 0.5), (tok.encode(" two"), 1.1), (tok.encode(" three"), 1.9)]
+    ex = Example(np.zeros(int(2.5 * 16000), np.float32), words)
+    sot, eot = list(tok.sot_sequence_including_notimestamps), tok.eot
+    seqs, valid, n_frames = streaming_batch(ex, 300, 20, sot, eot, random.Random(0))
+    assert valid[-1] == n_frames and all(v % 15 == 0 for v in valid[:-1])
+    for s, v in zip(seqs, valid, strict=True):
+        t_cut = v / 50
+        expect = [t for toks, end in words if end <= t_cut or v == n_frames for t in toks]
+        assert s == [*sot, *expect, eot]
+    assert seqs[-1] == [*sot, *tok.encode(" one two three"), eot]
+
+
+def test_decoder_logits_masked_frames_are_ignored(model):
+    feats = torch.randn(1, 40, 384).repeat(2, 1, 1)  # the same audio twice
+    tokens = torch.tensor([[50257, 50362, 400], [50257, 50362, 400]])
+    valid = torch.zeros(2, 40, dtype=torch.bool)
+    valid[0, :20] = True
+    valid[1, :20] = True
+    feats2 = feats.clone()
+    feats2[1, 20:] = 0.0  # different content after the cut of example 1
+    with torch.no_grad():
+        out = decoder_logits(model, tokens, feats2, valid)
+    torch.testing.assert_close(out[0], out[1])
+
+
+def test_one_training_step_updates_only_lora(arctic_clip, lora_model):
+    m, params = lora_model
+    tok = get_tokenizer(m)
+    words = [(tok.encode(" He"), 0.46), (tok.encode(" turned"), 0.68), (tok.encode(" sharply"), 1.0)]
+    ex = Example(arctic_clip[: 16000 * 2], words)
+    cfg = TrainConfig(clips=1, steps=1, cuts=2)
+    loss = train_step(
+        m, ex, 300, cfg, list(tok.sot_sequence_including_notimestamps), tok.eot, random.Random(0), torch.device("cpu")
+    )
+    assert torch.isfinite(loss) and loss.item() > 0
+    loss.backward()
+    grads = [p.grad for p in params if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    assert m.decoder.token_embedding.weight.grad is None  # the base stays frozen
+    for p in params:
+        p.grad = None
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError, match="chunks_ms must be multiples of 20"):
+        TrainConfig(chunks_ms=(30,))
+    with pytest.raises(ValueError, match="clips and steps must be >= 1"):
+        TrainConfig(steps=0)
