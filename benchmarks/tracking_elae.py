@@ -56,35 +56,51 @@ from liveloop.vision.elae import score_offline, score_online
 from liveloop.vision.predictor import PredictMethod, PredictorConfig, PredictorCore
 from liveloop.vision.synth import FPS, Sequence, benchmark_specs
 from liveloop.vision.tracker import TrackerConfig, TrackerCore
-from liveloop.vision.types import Track
+from liveloop.vision.types import Track, TrackStatus
 
 NAN4 = np.full(4, np.nan)
 
 
 class TargetLock:
-    """Single-object evaluation of a multi-object tracker: follow one track id."""
+    """Single-object evaluation of a multi-object tracker: follow one object through track ids.
+
+    Starts on the track that best overlaps the first ground-truth box (the usual SOT init) and
+    then never looks at the ground truth again. It remembers where the object was last *measured*
+    (a confirmed track); when its track only coasts (no measurement) and a measured track appears
+    near that place, or when its track dies, it moves to the measured track nearest to it
+    (within 3 box sizes).
+    """
 
     def __init__(self, init_box: np.ndarray) -> None:
         self.init_box = init_box
         self.tid: int | None = None
-        self.last: np.ndarray | None = None
+        self.anchor: np.ndarray = init_box  # last measured box of the object
+
+    def _nearest_measured(self, tracks: list[Track]) -> Track | None:
+        a = self.anchor
+        ac = a[:2] + a[2:] / 2
+        size = float(np.sqrt(a[2] * a[3]))
+        best, best_d = None, 3.0
+        for t in tracks:
+            if t.status is not TrackStatus.CONFIRMED:
+                continue
+            ov = float(iou(t.box.as_array(), a)[0])
+            d = float(np.hypot(t.box.cx - ac[0], t.box.cy - ac[1])) / size - ov  # overlap breaks ties
+            if d < best_d:
+                best, best_d = t, d
+        return best
 
     def pick(self, tracks: list[Track]) -> Track | None:
-        if not tracks:
-            return None
         by_id = {t.track_id: t for t in tracks}
-        if self.tid in by_id:
-            chosen = by_id[self.tid]
-        else:
-            ref = self.init_box if self.last is None else self.last
-            scores = [float(iou(t.box.as_array(), ref)[0]) for t in tracks]
-            k = int(np.argmax(scores))
-            if scores[k] < 0.05:
-                return None
-            chosen = tracks[k]
-            self.tid = chosen.track_id
-        self.last = chosen.box.as_array()
-        return chosen
+        cur = by_id.get(self.tid) if self.tid is not None else None
+        if cur is None or cur.status is TrackStatus.COASTING:
+            other = self._nearest_measured(tracks)
+            if other is not None:
+                cur = other
+                self.tid = other.track_id
+        if cur is not None and cur.status is TrackStatus.CONFIRMED:
+            self.anchor = cur.box.as_array()
+        return cur
 
 
 def ns(t_s: float) -> int:

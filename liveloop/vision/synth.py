@@ -108,8 +108,8 @@ def _path(kind: str, n: int, rng: np.random.Generator, width: int, height: int, 
         return np.stack([x, y], axis=1)
     if kind == "stopgo":
         v = 250.0 * (np.sin(2 * np.pi * t / 1.5) > 0)
-        x = np.cumsum(v) / FPS
-        x = cx - 200 + (x % 400)
+        d = (np.cumsum(v) / FPS) % 800
+        x = cx - 200 + np.where(d > 400, 800 - d, d)  # walk 400 px, turn back (no teleport)
         return np.stack([x, cy + 40 * np.sin(t)], axis=1)
     raise ValueError(f"unknown path kind {kind!r}: tud, circle, zigzag, dash or stopgo")
 
@@ -212,6 +212,6 @@ def benchmark_specs(quick: bool = False) -> list[SequenceSpec]:
     if not quick:
         specs += [
             SequenceSpec("tud", n, seed=7, speed=3.0, occluder=False),
-            SequenceSpec("circle", n, seed=8, face_px=60.0),
+            SequenceSpec("circle", n, seed=8, face_px=75.0),
         ]
     return specs
