@@ -69,7 +69,7 @@ class TrackerConfig:
 
 
 class _Track:
-    __slots__ = ("app", "hits", "id", "kf", "label", "last_update_ns", "misses", "score")
+    __slots__ = ("app", "hits", "id", "kf", "label", "last_box", "last_update_ns", "misses", "score")
 
     def __init__(self, tid: int, det: Detection, now_ns: int, cfg: TrackerConfig) -> None:
         self.id = tid
@@ -79,6 +79,7 @@ class _Track:
         self.hits = 1
         self.misses = 0
         self.last_update_ns = now_ns
+        self.last_box = det.box  # where it was last measured
         self.app: AppearanceTracker | TemplateTracker | None = None
 
 
@@ -167,16 +168,31 @@ class TrackerCore:
         dboxes = np.array([d.box.as_array() for d in dets]).reshape(-1, 4)
         a = associate(tboxes, dboxes, self.cfg.iou_min, self.cfg.max_center_dist)
         updated = set()
-        for ti, di in a.matches:
+        matches = list(a.matches)
+        unmatched = list(a.unmatched_detections)
+        # A track that missed detections while turning coasts away on its old velocity; match what
+        # is left against where such tracks were last measured, and restart their filters there.
+        coasting = [ti for ti in a.unmatched_tracks if self._tracks[ti].misses > 0]
+        if coasting and unmatched:
+            last = np.array([self._tracks[ti].last_box.as_array() for ti in coasting])
+            b = associate(last, dboxes[unmatched], self.cfg.iou_min, self.cfg.max_center_dist)
+            for ci, uj in b.matches:
+                t = self._tracks[coasting[ci]]
+                t.kf = BoxKalman(dets[unmatched[uj]].box, self.cfg.kalman)
+                matches.append((coasting[ci], unmatched[uj]))
+            taken = {unmatched[uj] for _, uj in b.matches}
+            unmatched = [j for j in unmatched if j not in taken]
+        for ti, di in matches:
             t, d = self._tracks[ti], dets[di]
             t.kf.update(d.box)
             t.hits += 1
             t.misses = 0
             t.score = d.score
             t.last_update_ns = now_ns
+            t.last_box = d.box
             self._start_appearance(t, bgr, d.box)
             updated.add(t.id)
-        for di in sorted(a.unmatched_detections, key=lambda j: -dets[j].score):
+        for di in sorted(unmatched, key=lambda j: -dets[j].score):
             if len(self._tracks) >= self.cfg.max_tracks:
                 break
             t = _Track(self._next_id, dets[di], now_ns, self.cfg)
@@ -209,6 +225,7 @@ class TrackerCore:
             if float(iou(box.as_array(), t.kf.box.as_array())[0]) < 0.05:
                 continue
             t.kf.update(box, noise_scale=self.cfg.appearance_noise_scale)
+            t.last_box = box
             t.hits += 1
             t.last_update_ns = now_ns
             updated.add(t.id)

@@ -109,3 +109,16 @@ def test_config_is_validated() -> None:
         TrackerConfig(iou_min=1.0)
     with pytest.raises(ValueError, match="detect_every"):
         _marker_tracker().feed(marker_frame([]), 0, detect_every=0)
+
+
+def test_a_track_that_coasted_away_is_recovered_where_it_was_last_seen() -> None:
+    # a marker moves right fast, vanishes for 6 frames while it turns, reappears moving back
+    trk = _marker_tracker(appearance=AppearanceKind.NONE, max_coast_s=1.0)
+    ids = set()
+    xs = [40 + 12 * i for i in range(10)] + [None] * 6 + [150 - 12 * i for i in range(8)]
+    for i, x in enumerate(xs):
+        frame = marker_frame([] if x is None else [(x, 100, 24, 24)])
+        for t in trk.feed(frame, i * NS // 30):
+            ids.add(t.track_id)
+    assert ids == {1}
+    assert trk.stats.tracks_started == 1
