@@ -17,7 +17,6 @@ and an `MqttLink`; `MqttBridgeNode` puts the bridge into a graph.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 from collections import deque
@@ -220,8 +219,7 @@ class MqttBridge:
     async def _pump(self) -> None:
         link, core = self.link, self.core
         while link.state is not LinkState.CLOSED:
-            with contextlib.suppress(TimeoutError):  # wake at least every 0.2 s to notice a close
-                await asyncio.wait_for(link.wait_incoming(), 0.2)
+            await link.wait_incoming()  # close() wakes it too
             for msg in link.drain():
                 for item in core.feed(msg.topic, msg.payload, msg.received_ns):
                     if isinstance(item, StateIn):

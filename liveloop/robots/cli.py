@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -40,13 +41,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("robot", help="robot control loop over MQTT with a simulated robot")
     _common(p)
     p.add_argument(
-        "--policy", default="expert", choices=("expert", "rti", "ddpm100"), help="responder (default expert)"
+        "--policy",
+        default=None,
+        choices=("expert", "rti", "ddpm100"),
+        help="rti (default when the policy checkpoint is there), ddpm100, or expert (the task's scripted expert)",
     )
     p.add_argument("--port", type=int, default=0, help="embedded broker port (default: a free one)")
     p.add_argument("--no-sim", action="store_true", help="do not start the simulated robot process")
     p.add_argument("--action-qos", type=int, default=0, choices=(0, 1, 2))
     p.add_argument("--sim-report", type=Path, default=None, help="the simulated robot's JSON report")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--runner",
+        default=None,
+        choices=("graph", "loop"),
+        help="graph: the liveloop graph with the policy.Policy node (rti only, the default for it); "
+        "loop: the plain control loop (any policy; what the benchmark uses)",
+    )
+    p.add_argument("--video", type=Path, default=None, help="video file: its first tracked object is the target")
     p.set_defaults(func=_robot)
     rsub = p.add_subparsers(dest="robot_command", metavar="ACTION")
     s = rsub.add_parser("sim", help="the simulated reach-and-grasp robot, as its own process")
@@ -107,7 +119,16 @@ async def _robot_main(args: argparse.Namespace) -> int:
     from liveloop.robots.broker import Credentials, EmbeddedBroker
     from liveloop.robots.control import AgentRunner, make_responder
 
-    responder = make_responder(args.policy, args.seed)
+    if args.policy is None:
+        from liveloop.policy.model import shipped_checkpoints
+
+        args.policy = "rti" if "reach_grasp" in shipped_checkpoints() else "expert"
+    runner_kind = args.runner or ("graph" if args.policy == "rti" or args.video else "loop")
+    if runner_kind == "graph" and args.policy != "rti":
+        raise SystemExit(
+            f"liveloop robot: the graph runner drives the RTI policy node; --policy {args.policy} needs --runner loop"
+        )
+    responder = make_responder(args.policy, args.seed) if runner_kind == "loop" else None
     embedded: EmbeddedBroker | None = None
     if args.broker is None:
         password = args.password or os.environ.get(PASSWORD_ENV)
@@ -124,16 +145,23 @@ async def _robot_main(args: argparse.Namespace) -> int:
         if not args.no_sim:
             sim = _spawn_sim(args, address)
         bridge = MqttBridge(address, BridgeConfig(robot_id=args.robot_id, action_qos=args.action_qos))
-        runner = AgentRunner(bridge, responder)
         loop = asyncio.get_running_loop()
         main = asyncio.current_task()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: main.cancel() if main else None)
-        try:
-            report = await runner.run(args.duration, args.report)
-        except asyncio.CancelledError:
-            report = runner.report
-        print(json.dumps(report.summary(), indent=1))
+        if responder is None:
+            from liveloop.robots.app import RobotAppConfig, run_robot_graph
+
+            config = RobotAppConfig(video=args.video)
+            with contextlib.suppress(asyncio.CancelledError):
+                await run_robot_graph(bridge, config, duration_s=args.duration, report_path=args.report)
+        else:
+            runner = AgentRunner(bridge, responder)
+            try:
+                report = await runner.run(args.duration, args.report)
+            except asyncio.CancelledError:
+                report = runner.report
+            print(json.dumps(report.summary(), indent=1))
     finally:
         if sim is not None:
             sim.send_signal(signal.SIGTERM)

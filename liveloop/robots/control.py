@@ -265,7 +265,8 @@ class AgentRunner:
         while not self._stopping and (end is None or self.clock.now_ns() < end):
             try:  # wake at least every 0.2 s to notice stop() and the end
                 left = 0.2 if end is None else max(0.0, min(0.2, (end - self.clock.now_ns()) / NS_PER_S))
-                s = await asyncio.wait_for(self.bridge.next_state(), left)
+                async with asyncio.timeout(left):
+                    s = await self.bridge.next_state()
             except TimeoutError:
                 continue
             self.report.states += 1

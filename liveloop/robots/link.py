@@ -286,8 +286,10 @@ class MqttLink:
                     self.state = LinkState.DISCONNECTED
             if self._closing:
                 break
-            with contextlib.suppress(TimeoutError):  # back off, but wake at once on close()
-                await asyncio.wait_for(self._close_evt.wait(), self._backoff.next_delay_s())
+            # back off, but wake at once on close(); asyncio.timeout (not wait_for) never swallows a cancel
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._backoff.next_delay_s()):
+                    await self._close_evt.wait()
         self.state = LinkState.CLOSED
 
     async def _connected_session(self, client: aiomqtt.Client) -> None:
