@@ -30,10 +30,54 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     asr = sub.add_parser("asr", help="speech recognition tools")
     asr_sub = asr.add_subparsers(dest="asr_command", metavar="ASR_COMMAND")
-    from liveloop.asr.train import register_train
-
-    register_train(asr_sub)
+    t = asr_sub.add_parser("train", help="LoRA fine-tuning of the causal Whisper (streaming objective)")
+    t.add_argument("--model", default="tiny.en")
+    t.add_argument("--clips", type=int, default=600, help="synthetic training utterances (default 600)")
+    t.add_argument("--steps", type=int, default=4000)
+    t.add_argument("--chunks", default="100,200,300,1000", help="chunk sizes in ms, sampled per step")
+    t.add_argument("--cuts", type=int, default=6, help="cut points per clip per step (plus the whole clip)")
+    t.add_argument("--rank", type=int, default=8)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    t.add_argument("--save-every", type=int, default=250)
+    t.add_argument("--out", default="liveloop/asr/adapters/tiny.en-causal.pt")
+    t.add_argument("--data-dir", default="", help="cache of synthesized clips (default: user cache dir)")
+    t.add_argument("--log", default="", help="also append progress lines to this file")
+    t.set_defaults(func=_train)
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
+
+
+def _train(args: argparse.Namespace) -> int:
+    from liveloop.asr.train import TrainConfig, train
+
+    try:
+        cfg = TrainConfig(
+            model=args.model,
+            clips=args.clips,
+            steps=args.steps,
+            chunks_ms=tuple(int(c) for c in args.chunks.split(",")),
+            cuts=args.cuts,
+            rank=args.rank,
+            lr=args.lr,
+            seed=args.seed,
+            threads=args.threads,
+            save_every=args.save_every,
+            out=args.out,
+            data_dir=args.data_dir,
+        )
+    except ValueError as exc:
+        print(f"liveloop asr train: {exc}", file=sys.stderr)
+        return 2
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        if args.log:
+            with open(args.log, "a") as f:
+                f.write(msg + "\n")
+
+    train(cfg, log)
+    return 0
 
 
 def _transcribe(args: argparse.Namespace) -> int:

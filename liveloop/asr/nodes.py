@@ -129,18 +129,21 @@ class Vad(Node):
         self.origins.add(x.size, event.origin_ns)
         await ctx.emit("out", x, parent=event)
         for ev in self.core.feed(x):
-            await self._emit_event(ev, ctx)
+            await self._emit_event(ev, ctx, event)
 
-    async def _emit_event(self, ev: SpeechStart | EndOfUtterance, ctx: NodeContext) -> None:
+    async def _emit_event(self, ev: SpeechStart | EndOfUtterance, ctx: NodeContext, parent: Event | None) -> None:
         origin = self.origins.origin_ns(ev.at_s)
-        await ctx.emit("events", ev, origin_ns=origin)
+        if parent is not None:  # keep the audio's source and path, with the origin of the instant the event is about
+            await ctx.emit("events", ev, parent=parent._replace(origin_ns=origin))
+        else:
+            await ctx.emit("events", ev, origin_ns=origin)
         if isinstance(ev, SpeechStart) and self.interrupt_on_speech:
             await ctx.send_control(EventKind.INTERRUPT, origin_ns=origin)
 
     async def on_eos(self, port: str, ctx: NodeContext) -> None:
         if self.core is not None:
             for ev in self.core.flush():
-                await self._emit_event(ev, ctx)
+                await self._emit_event(ev, ctx, None)
 
 
 class StreamingWhisper(Node):
@@ -207,13 +210,16 @@ class StreamingWhisper(Node):
         await self._emit(updates, ctx, event)
 
     async def _emit(self, updates: list[Update], ctx: NodeContext, parent: Event) -> None:
+        """Outputs keep the source and path of the audio event (so path budgets from the mic apply) with the
+        origin of the instant they are about: a word's end, the end of the audio encoded for a partial."""
         for u in updates:
             for w in u.words:
                 self._text.append(w.word)
-                await ctx.emit("words", self._word(w), origin_ns=self.origins.origin_ns(w.end_s))
+                at = parent._replace(origin_ns=self.origins.origin_ns(w.end_s))
+                await ctx.emit("words", self._word(w), parent=at)
             if not u.final:
                 p = Partial(u.partial.strip(), "".join(self._text).strip())
-                await ctx.emit("partial", p, origin_ns=self.origins.origin_ns(u.audio_end_s))
+                await ctx.emit("partial", p, parent=parent._replace(origin_ns=self.origins.origin_ns(u.audio_end_s)))
 
     def _word(self, w: Word) -> CommittedWord:
         return CommittedWord(
@@ -229,7 +235,7 @@ class StreamingWhisper(Node):
         end_ns = self.origins.origin_ns(self.origins.n_samples / SAMPLE_RATE)
         if text:
             utt = Utterance(text, self._utt_start_ns or end_ns, end_ns)
-            await ctx.emit("utterance", utt, origin_ns=parent.origin_ns if parent.port == "vad" else end_ns)
+            await ctx.emit("utterance", utt, parent=parent._replace(origin_ns=end_ns))
         self._text = []
         self._utt_start_ns = None
 
@@ -238,8 +244,7 @@ class StreamingWhisper(Node):
 
     async def on_eos(self, port: str, ctx: NodeContext) -> None:
         if port == "audio" and self.core is not None:
-            end = Event(None, self.origins.origin_ns(self.origins.n_samples / SAMPLE_RATE), 0, self.name)
-            await self._finish(ctx, end)
+            await self._finish(ctx, Event(None, 0, 0, self.name))
 
 
 def with_chunk(config: StreamConfig, chunk_ms: int) -> StreamConfig:

