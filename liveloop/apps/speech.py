@@ -92,7 +92,7 @@ class AsrRecognizer:
             else:
                 self._preroll.append(chunk)
             if turn is not None and turn.kind is TurnKind.END_OF_SPEECH:
-                out.extend(self._finish(turn.at_ns))
+                out.extend(self._finish(turn.at_ns, end_ns))
         return out
 
     def _recognise(self, samples: np.ndarray) -> list[TranscriptEvent]:
@@ -112,11 +112,11 @@ class AsrRecognizer:
                 )
         return out
 
-    def _finish(self, end_ns: int) -> list[TranscriptEvent]:
+    def _finish(self, end_ns: int, endpoint_ns: int) -> list[TranscriptEvent]:
         out = self._events(self.asr.end_segment())
         text = "".join(self._text).strip()
         self._text = []
-        out.append(TranscriptEvent(TranscriptKind.END_OF_UTTERANCE, text, end_ns))
+        out.append(TranscriptEvent(TranscriptKind.END_OF_UTTERANCE, text, end_ns, endpoint_ns))
         return out
 
 

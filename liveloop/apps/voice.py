@@ -65,6 +65,7 @@ class TranscriptEvent:
     kind: TranscriptKind
     text: str = ""
     at_ns: int = 0  # capture time of the audio it is about (end of speech for END_OF_UTTERANCE)
+    endpoint_ns: int = 0  # END_OF_UTTERANCE: when the VAD confirmed the end (clock time of that audio's capture)
 
 
 class Recognizer(Protocol):
@@ -103,8 +104,9 @@ class AgentStack:
         return {"asr": self.recognizer is not None, "tts": self.speaker is not None, "vision": self.vision is not None}
 
 
-AUDIO_QUEUE = 100  # 2 s of 20 ms frames, drop-oldest: a stalled recognizer must not grow memory
+AUDIO_QUEUE = 500  # 10 s of 20 ms frames, drop-oldest: a stalled recognizer must not grow memory
 TURN_QUEUE = 4  # committed utterances waiting for the responder, drop-oldest
+GAP_FILL_MS = 100  # no microphone audio for this long (DTX, loss): feed the recognizer silence
 
 
 class VoiceSession:
@@ -130,14 +132,19 @@ class VoiceSession:
         self._wake_turns = asyncio.Event()
         self._stop = asyncio.Event()
         self.audio_dropped = 0
+        self.audio_frames = 0
+        self.gap_filled_ms = 0.0
         self.turns_dropped = 0
         self.turn = 0
         self._speech_end_ns: int | None = None  # end of the user speech the pending reply answers
         self._first_audio_pending = False
         self._speaking_turn: int | None = None
+        self._stage_ns: dict[str, int] = {}  # when each stage of the current turn finished (per-stage breakdown)
+        self._pending_stage_ns: dict[str, int] = {}
 
     # -- input from the transport (sync, never blocks) ----------------------
     def on_audio(self, frame: PcmFrame) -> None:
+        self.audio_frames += 1
         if len(self._audio) == self._audio.maxlen:
             self.audio_dropped += 1
         self._audio.append(frame)
@@ -189,7 +196,18 @@ class VoiceSession:
         if self._first_audio_pending and self._speech_end_ns is not None:
             latency_ms = (sent_ns - self._speech_end_ns) / NS_PER_MS
             self.board.feed("voice_to_voice", max(0.0, latency_ms))
-            self.transport.send_event({"type": "audio.start", "turn": self.turn, "voice_to_voice_ms": latency_ms})
+            marks = self._stage_ns
+            stages = {}
+            prev = self._speech_end_ns
+            for name in ("endpoint", "asr_final", "responder", "tts_first_audio"):
+                t = marks.get(name)
+                if t is not None:
+                    stages[name + "_ms"] = (t - prev) / NS_PER_MS
+                    prev = t
+            stages["egress_ms"] = (sent_ns - prev) / NS_PER_MS
+            self.transport.send_event(
+                {"type": "audio.start", "turn": self.turn, "voice_to_voice_ms": latency_ms, "stages": stages}
+            )
             self._first_audio_pending = False
 
     def hello(self) -> dict[str, Any]:
@@ -224,15 +242,49 @@ class VoiceSession:
             pass
 
     async def _listen(self) -> None:
+        """Feed the recognizer; when the microphone goes quiet on the wire, feed it silence.
+
+        Browsers send no packets during silence when Opus DTX is on, and lost packets leave
+        gaps: without this the endpointer would never hear the end of a turn. After
+        `GAP_FILL_MS` without audio, the gap up to now is fed as zeros (stamped where the
+        audio stopped), one frame at a time, until audio comes back.
+        """
+        gap_ns = GAP_FILL_MS * NS_PER_MS
+        last_end_ns: int | None = None
         while True:
-            await self._wake_audio.wait()
+            try:
+                async with asyncio.timeout(GAP_FILL_MS / 1000):
+                    await self._wake_audio.wait()
+            except TimeoutError:
+                now = self.clock.now_ns()
+                if self.recognizer is not None and last_end_ns is not None and now - last_end_ns >= gap_ns:
+                    n = (now - last_end_ns) * 16_000 // 1_000_000_000
+                    frame = PcmFrame(np.zeros(n, np.float32), 16_000, last_end_ns)
+                    last_end_ns += n * 1_000_000_000 // 16_000
+                    self.gap_filled_ms += n / 16
+                    for ev in await asyncio.to_thread(self.recognizer.feed, frame):
+                        self._on_transcript(ev)
+                continue
             self._wake_audio.clear()
             while self._audio:
-                frame = self._audio.popleft()
-                if self.recognizer is None:
+                # Everything queued goes to the recognizer in one call (one thread hop, not one per 20 ms).
+                frames = []
+                while self._audio:
+                    frame = self._audio.popleft()
+                    if last_end_ns is not None and frame.capture_ns + frame.duration_ns <= last_end_ns:
+                        continue  # already covered by filled silence (late audio after a gap)
+                    frames.append(frame)
+                    last_end_ns = frame.capture_ns + frame.duration_ns
+                if self.recognizer is None or not frames:
                     continue
-                events = await asyncio.to_thread(self.recognizer.feed, frame)
-                for ev in events:
+                batch = (
+                    frames[0]
+                    if len(frames) == 1
+                    else PcmFrame(
+                        np.concatenate([f.samples for f in frames]), frames[0].sample_rate, frames[0].capture_ns
+                    )
+                )
+                for ev in await asyncio.to_thread(self.recognizer.feed, batch):
                     self._on_transcript(ev)
 
     def _on_transcript(self, ev: TranscriptEvent) -> None:
@@ -246,6 +298,9 @@ class VoiceSession:
             self._text_latency(ev)
             self.transport.send_event({"type": "transcript", "final": True, "text": ev.text})
         elif ev.kind is TranscriptKind.END_OF_UTTERANCE:
+            self._pending_stage_ns = {"asr_final": self.clock.now_ns()}
+            if ev.endpoint_ns:
+                self._pending_stage_ns["endpoint"] = ev.endpoint_ns
             self.transport.send_event({"type": "utterance.end", "text": ev.text})
             if ev.text.strip():
                 self.commit_utterance(ev.text, ev.at_ns)
@@ -268,6 +323,8 @@ class VoiceSession:
         reply = self.responder.feed(text, self.clock.now_ns())
         self._speech_end_ns = end_ns
         self._first_audio_pending = True
+        self._stage_ns = {**self._pending_stage_ns, "responder": self.clock.now_ns()}
+        self._pending_stage_ns = {}
         for token in reply.tokens:
             self.transport.send_event({"type": "agent.token", "turn": turn, "text": token})
         self.transport.send_event(
@@ -314,7 +371,18 @@ class VoiceSession:
     async def _stats_loop(self) -> None:
         while True:
             await self.clock.sleep(1.0)
-            self.transport.send_event(self.board.to_json())
+            self.transport.send_event(
+                {
+                    **self.board.to_json(),
+                    "session": {
+                        "audio_frames": self.audio_frames,
+                        "audio_dropped": self.audio_dropped,
+                        "audio_backlog": len(self._audio),
+                        "gap_filled_ms": self.gap_filled_ms,
+                        "turns": self.turn,
+                    },
+                }
+            )
 
 
 class _TurnSink:
@@ -325,6 +393,7 @@ class _TurnSink:
 
     def push_speech(self, samples: np.ndarray, rate_hz: int) -> None:
         if self.session._speaking_turn == self.turn:
+            self.session._stage_ns.setdefault("tts_first_audio", self.session.clock.now_ns())
             self.session.transport.push_speech(samples, rate_hz)
 
     def mark(self, payload: dict[str, Any]) -> None:

@@ -51,30 +51,30 @@ class ScriptedRecognizer:
 
 
 class SlowSpeaker:
-    """Stands in for Piper (tested in tests/apps/test_speech.py): one 20 ms tone frame per token, 20 ms apart."""
+    """Stands in for Piper (tested in tests/apps/test_speech.py): says the first token, then holds until interrupted."""
 
     def __init__(self, clock: VirtualClock) -> None:
         self.clock = clock
         self.interrupted = 0
         self.first_audio_ms = None
+        self._stop = asyncio.Event()
 
     async def speak(self, tokens: Sequence[str], sink: SpeechSink) -> None:
-        for tok in tokens:
-            sink.mark({"text": tok})
-            sink.push_speech(np.full(960, 1000, np.int16), 48_000)
-            await self.clock.sleep(0.02)
+        sink.mark({"text": tokens[0]})
+        sink.push_speech(np.full(960, 1000, np.int16), 48_000)
+        await self._stop.wait()
 
     def interrupt(self) -> None:
         self.interrupted += 1
+        self._stop.set()
 
 
 async def _run(session: VoiceSession, until) -> None:
     async with asyncio.TaskGroup() as tg:
         tg.create_task(session.run_until_stopped())
-        for _ in range(2000):
-            if until():
-                break
-            await asyncio.sleep(0.001)
+        async with asyncio.timeout(60):  # a bound for a stuck test, not a timing assertion
+            while not until():
+                await asyncio.sleep(0.001)
         session.stop()
 
 

@@ -55,3 +55,31 @@ def speech_wav(
         w.setframerate(rate)
         w.writeframes(pcm.tobytes())
     return path, speech_end_s
+
+
+def prompts_wav(
+    path: Path, texts: list[str], *, gap_s: float = 4.0, lead_s: float = 1.0, rate: int = 16_000
+) -> tuple[Path, list[float], float]:
+    """Several spoken prompts in one WAV, each followed by `gap_s` of silence (the agent's turn).
+
+    Returns the path, the end of each prompt's speech (s into the file) and the file's length (s).
+    """
+    import wave
+
+    parts: list[np.ndarray] = [np.zeros(round(lead_s * rate), np.int16)]
+    ends: list[float] = []
+    t = lead_s
+    for i, text in enumerate(texts):
+        one, end_s = speech_wav(path.with_name(f"{path.stem}.{i}.wav"), text, lead_s=0.0, tail_s=gap_s, rate=rate)
+        with wave.open(str(one)) as w:
+            pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        ends.append(t + end_s)
+        parts.append(pcm)
+        t += len(pcm) / rate
+    pcm = np.concatenate(parts)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path, ends, len(pcm) / rate

@@ -9,7 +9,8 @@ const state = {
   events: [], audio: { bytes: 0, packets: 0, firstAudioAt: null }, budgets: {},
 };
 window.liveloop = state;  // for tests and for the curious
-const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const hashParams = new URLSearchParams(location.hash.slice(1));
+const token = hashParams.get("token");
 const authHeaders = token ? { Authorization: "Bearer " + token } : {};
 const SCALE = 1.5;  // a budget bar spans 0 .. 1.5 x its budget
 
@@ -85,7 +86,11 @@ async function connect() {
       const tr = pc.addTransceiver(startCanvas(video), { direction: "sendonly" });
       capBitrate(tr.sender, state.config.videoMaxBitrateBps);
     }
-    pc.ontrack = (ev) => { $("remote").srcObject = ev.streams[0] || new MediaStream([ev.track]); };
+    pc.ontrack = (ev) => {
+      const remote = ev.streams[0] || new MediaStream([ev.track]);
+      $("remote").srcObject = remote;
+      if (hashParams.get("probe")) startProbe(state.stream, remote);
+    };
     pc.onconnectionstatechange = () => {
       const s = pc.connectionState;
       setStatus(s, s === "connected");
@@ -258,6 +263,37 @@ async function pollStats() {
     }
   });
   $("client-stats").textContent = text.join(" · ");
+}
+
+// --- latency probe (#probe=1): when did the user stop speaking, when did the agent's voice arrive -------
+// Both measured in this page's clock on the audio itself: the microphone as captured, and the remote
+// track as received (voice-to-voice as the user experiences it, minus the loudspeaker).
+function startProbe(micStream, remoteStream) {
+  const ctx = new AudioContext();
+  const probe = { micEnds: [], agentStarts: [], rms: { mic: 0, agent: 0 } };
+  state.probe = probe;
+  const watch = (stream, onBuffer) => {
+    const src = ctx.createMediaStreamSource(stream);
+    const node = ctx.createScriptProcessor(256, 1, 1);
+    node.onaudioprocess = (e) => {
+      const x = e.inputBuffer.getChannelData(0);
+      let s = 0; for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+      onBuffer(Math.sqrt(s / x.length), performance.now() - (1000 * x.length) / ctx.sampleRate);
+    };
+    src.connect(node); node.connect(ctx.destination);
+  };
+  const ON = 0.003, QUIET_MS = 200;
+  let micOn = false, micLast = 0, agentOn = false, agentLast = 0;
+  watch(micStream, (rms, t) => {
+    probe.rms.mic = rms;
+    if (rms > ON) { micOn = true; micLast = t + 5.3; }
+    else if (micOn && t - micLast > QUIET_MS) { micOn = false; probe.micEnds.push(micLast); }
+  });
+  watch(remoteStream, (rms, t) => {
+    probe.rms.agent = rms;
+    if (rms > ON) { if (!agentOn) probe.agentStarts.push(t); agentOn = true; agentLast = t; }
+    else if (agentOn && t - agentLast > QUIET_MS) agentOn = false;
+  });
 }
 
 $("connect").onclick = connect;
