@@ -77,7 +77,7 @@ def main() -> int:
             print(
                 f"{task:12s} {sampler:10s} success {r.success:6.1%} {r.success_per_seed}  NFE/decision "
                 f"{r.nfe_per_decision:3d} (mean {r.nfe_mean:5.1f})  ms/decision p50 {r.ms_per_decision_p50:7.1f} "
-                f"first {r.ms_first_decision:7.1f}  [{time.monotonic() - ts:.0f} s]",
+                f"first {r.ms_first_decision:7.1f}  {r.outcomes}  [{time.monotonic() - ts:.0f} s]",
                 flush=True,
             )
     meta = {

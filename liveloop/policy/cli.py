@@ -87,6 +87,7 @@ def _eval(args: argparse.Namespace) -> int:
     )
     print(
         f"{args.task} {args.sampler}: success {result.success:.1%} over {result.episodes} episodes, "
-        f"{result.nfe_per_decision} NFE per decision, {result.ms_per_decision_p50:.1f} ms per decision (p50)"
+        f"{result.nfe_per_decision} NFE per decision, {result.ms_per_decision_p50:.1f} ms per decision (p50), "
+        f"outcomes {result.outcomes}"
     )
     return 0

@@ -32,6 +32,7 @@ def test_eval_prints_success_and_ms(capsys: pytest.CaptureFixture[str]) -> None:
     )
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("reach_grasp rti: success") and "ms per decision" in line and "NFE per decision" in line
+    assert "outcomes" in line
 
 
 def test_eval_rejects_unknown_sampler() -> None:
