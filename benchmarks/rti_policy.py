@@ -77,7 +77,8 @@ def main() -> int:
             print(
                 f"{task:12s} {sampler:10s} success {r.success:6.1%} {r.success_per_seed}  NFE/decision "
                 f"{r.nfe_per_decision:3d} (mean {r.nfe_mean:5.1f})  ms/decision p50 {r.ms_per_decision_p50:7.1f} "
-                f"first {r.ms_first_decision:7.1f}  {r.outcomes}  [{time.monotonic() - ts:.0f} s]",
+                f"(CPU {r.cpu_ms_per_decision_p50:6.1f}) first {r.ms_first_decision:7.1f}  {r.outcomes}  "
+                f"[{time.monotonic() - ts:.0f} s]",
                 flush=True,
             )
     meta = {
@@ -117,14 +118,17 @@ def main() -> int:
 
 
 def print_table(results: dict[str, dict[str, dict[str, object]]]) -> None:
-    print(f"\n{'task':12s} {'sampler':10s} {'success':>8s} {'NFE/dec':>8s} {'ms/dec p50':>11s} {'vs ddpm100 NFE':>15s}")
+    print(
+        f"\n{'task':12s} {'sampler':10s} {'success':>8s} {'NFE/dec':>8s} {'ms/dec p50':>11s} {'CPU ms p50':>11s} "
+        f"{'vs ddpm100 NFE':>15s}"
+    )
     for task, rows in results.items():
         base = rows.get("ddpm100", {}).get("nfe_per_decision")
         for sampler, r in rows.items():
             ratio = f"{base / r['nfe_per_decision']:.0f}× fewer" if base else "-"
             print(
                 f"{task:12s} {sampler:10s} {r['success']:8.1%} {r['nfe_per_decision']:8d} "
-                f"{r['ms_per_decision_p50']:11.1f} {ratio:>15s}"
+                f"{r['ms_per_decision_p50']:11.1f} {r.get('cpu_ms_per_decision_p50', float('nan')):11.1f} {ratio:>15s}"
             )
 
 
