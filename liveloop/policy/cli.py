@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = psub.add_parser("train", help="collect expert demos and train (DDPM, EMA); writes a checkpoint")
     t.add_argument("--task", default="reach_grasp", help="reach_grasp (default) or pusht")
-    t.add_argument("--steps", type=int, default=5000, help="gradient steps (default 5000)")
+    t.add_argument("--steps", type=int, default=3000, help="gradient steps (default 3000)")
     t.add_argument("--demos", type=int, default=300, help="successful expert episodes to train on")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=5e-4)

@@ -42,7 +42,7 @@ class TrainConfig:
     task: str = "reach_grasp"
     n_demos: int = 300  # successful episodes to keep
     max_attempts: int = 5000
-    steps: int = 5000
+    steps: int = 3000
     batch_size: int = 128
     lr: float = 5e-4
     weight_decay: float = 1e-6
