@@ -10,6 +10,7 @@ robot sees):
     rti        RTI: warm start from the previous chunk shifted one step, ≤ 3 steps, re-plans every step
     rti_clip   RTI with the gripper's warm start clipped to ±σ_K′             (tasks with a gripper)
     rti_scale  RTI on the policy trained with gripper / 10                   (tasks with a gripper)
+    rti_k2     RTI along [2, 1, 0] on the unscaled policy: ablation of the K′ choice (extra key)
 
 ``nfe_per_decision`` is the steady state (RTI's first decision per episode is a
 full 100-step denoise: see ``nfe_mean`` and ``ms_first_decision``).
@@ -68,7 +69,7 @@ def main() -> int:
                 skipped[f"{task}/{sampler}"] = str(exc)
                 print(f"skip {task} {sampler}: {exc}", flush=True)
                 continue
-            if sampler in ("rti_clip", "rti_scale") and policy.config.gripper_index is None:
+            if sampler in ("rti_clip", "rti_scale", "rti_k2") and policy.config.gripper_index is None:
                 skipped[f"{task}/{sampler}"] = "no discrete action in this task"
                 continue
             ts = time.monotonic()

@@ -12,6 +12,9 @@ key            checkpoint                   sampler                       re-pla
                                             clipped to ±σ_K′
 ``rti_scale``  ``<task>_scale`` (gripper    RTI, ≤ 3 steps                every step
                trained at ±0.1)
+``rti_k2``     ``<task>``                   RTI along [2, 1, 0] whatever  every step
+                                            K′ the checkpoint chose
+                                            (ablation of the K′ choice)
 =============  ===========================  ============================  ==================
 
 `rollout` steps a list of environments (one per seed) in lock-step; finished
@@ -39,7 +42,7 @@ from liveloop.policy.rti import DiscreteMode, RtiSampler
 from liveloop.policy.samplers import FullSampler, StepKind
 from liveloop.policy.tasks import TaskSpec, get_task
 
-SAMPLERS = ("ddpm100", "ddim10", "rti", "rti_clip", "rti_scale")
+SAMPLERS = ("ddpm100", "ddim10", "rti", "rti_clip", "rti_scale", "rti_k2")
 
 Sampler = FullSampler | RtiSampler
 
@@ -96,6 +99,8 @@ def make_sampler(policy: DiffusionPolicy, sampler: str, seed: int = 0) -> tuple[
         return FullSampler(policy, StepKind.DDPM, seed=seed), n_action
     if sampler == "ddim10":
         return FullSampler(policy, StepKind.DDIM, k=10, seed=seed), n_action
+    if sampler == "rti_k2":
+        return RtiSampler(policy, DiscreteMode.NONE, timesteps=(2, 1, 0), seed=seed), 1
     modes = {"rti": DiscreteMode.NONE, "rti_clip": DiscreteMode.CLIP, "rti_scale": DiscreteMode.SCALE}
     if sampler not in modes:
         raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
