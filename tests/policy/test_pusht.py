@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+pytest.importorskip("gym_pusht", reason="Push-T needs gym-pusht (pip install gym-pusht==0.1.8)")
+
 from liveloop.policy.tasks import get_task
 from liveloop.policy.tasks.pusht import OBS_DIM, PushT, PushTError, PushTExpert
 
