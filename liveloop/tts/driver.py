@@ -31,6 +31,10 @@ RECHECK_S = 0.02  # a waiting voice loop re-checks this often (the patience rule
 
 
 async def wait_or_timeout(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait for `event` at most `timeout_s`; always yields to the loop (a set event would not)."""
+    if event.is_set():
+        await asyncio.sleep(0)
+        return
     try:
         async with asyncio.timeout(timeout_s):
             await event.wait()

@@ -66,7 +66,8 @@ class Speaker(Node):
         self.voice_config = voice or VoiceConfig()
         self.synth: Synthesizer | None = synthesizer
         self.stream: SpeechStream | None = None
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # the voice loop: new text, room, an interrupt
+        self._progress = asyncio.Event()  # audio went out: waiters for room or for the end
         self._utt_parent: Event | None = None  # the first token of the utterance being spoken
         self._first_sent = False
         self.rejected_tokens = 0
@@ -106,7 +107,8 @@ class Speaker(Node):
             log.warning("tts node %r: %s", self.name, w)
         self._wake.set()
         while not stream.wants_text:  # back-pressure: the text input's edge fills up behind us
-            await wait_or_timeout(self._wake, RECHECK_S)
+            self._progress.clear()
+            await wait_or_timeout(self._progress, RECHECK_S)
 
     async def on_flush(self, event: Event, ctx: NodeContext) -> None:
         self._finish(ctx)
@@ -117,7 +119,8 @@ class Speaker(Node):
         assert stream is not None
         self._finish(ctx)
         while not stream.idle:
-            await wait_or_timeout(self._wake, RECHECK_S)
+            self._progress.clear()
+            await wait_or_timeout(self._progress, RECHECK_S)
 
     def _finish(self, ctx: NodeContext) -> None:
         assert self.stream is not None
@@ -153,3 +156,4 @@ class Speaker(Node):
             await ctx.emit("spoken", report)
             self._utt_parent = None
         self._wake.set()
+        self._progress.set()

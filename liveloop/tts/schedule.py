@@ -252,6 +252,16 @@ class InterleavingScheduler:
             and not self._finished
         ):
             self._complete_partial(now_ns)  # the first word of an utterance goes out at its token's end
+        k = self._decide(ahead_ms)
+        return None if k is None else self._cut(k, now_ns)
+
+    def waiting_for_text(self, ahead_ms: float = 0.0) -> bool:
+        """True when `next_span` would give nothing now: the schedule needs more text first."""
+        eager = bool(self._partial) and not self._words and self._span_in_utt == 0 and self.config.eager_first_word
+        return not eager and self._decide(ahead_ms) is None
+
+    def _decide(self, ahead_ms: float) -> int | None:
+        """How many buffered words the next span takes, or None to wait (the cutting rules above)."""
         words = self._words
         if not words:
             return None
@@ -261,18 +271,18 @@ class InterleavingScheduler:
         # 1. never cross a sentence end (one just past the bound is near enough)
         for i in range(reach):
             if words[i].boundary is Boundary.SENTENCE:
-                return self._cut(i + 1, now_ns)
+                return i + 1
         lo = max(1, math.ceil(t / 2))
         if n > a:  # 2. more than a span's worth: cut at a clause boundary near the bound
-            return self._cut(self._clause_cut(lo, a, reach), now_ns)
+            return self._clause_cut(lo, a, reach)
         if self._finished:  # 4. the tail
-            return self._cut(self._clause_cut(lo, n, n), now_ns)
+            return self._clause_cut(lo, n, n)
         if n < t:
             return None
         # 3. enough words: wait for a boundary only if the listener has plenty queued
         if words[-1].boundary is Boundary.NONE and ahead_ms > self.config.patience_ms:
             return None
-        return self._cut(self._clause_cut(max(t, math.ceil(n / 2)), n, n), now_ns)
+        return self._clause_cut(max(t, math.ceil(n / 2)), n, n)
 
     def _clause_cut(self, lo: int, hi: int, reach: int) -> int:
         """Words to take: the last clause boundary at a count in [lo, hi], else the first in (hi, reach], else hi."""

@@ -21,7 +21,8 @@ least the measured stall before a span's first audio (front end + first
 decoder window, an EMA) times `stall_safety`, plus ``(rtf - 1) ×`` the audio
 still to come when the voice is slower than real time (rtf = compute time /
 audio time, an EMA of this process's measurements). Once everything is
-synthesized, playback starts at once.
+synthesized — or the voice is idle because the schedule waits for more text
+— playback starts at once.
 
 **Barge-in.** `interrupt` drops the queued frames and marks and every word not
 yet synthesized, and bumps a generation number so chunks still in flight are
@@ -260,7 +261,10 @@ class SpeechStream:
             return True
         if self.state is not PlayState.BUFFERING or not self._frames:
             return False
-        return self._all_synthesized or self.queued_ms >= self.prebuffer_ms()
+        if self._all_synthesized or self.queued_ms >= self.prebuffer_ms():
+            return True
+        # the voice is idle because the schedule waits for text: holding audio back helps no one
+        return self._in_flight is None and self.scheduler.waiting_for_text(self.ahead_ms(0))
 
     def pull(self, now_ns: int) -> list[AudioFrame | TextMark]:
         """The next 20 ms for a consumer-paced sink (marks due within it first); [] if nothing to play."""

@@ -196,3 +196,15 @@ def test_unspeakable_text_returns_to_idle() -> None:
     s.feed("\x00😀", 0)
     s.finish(0)
     assert s.next_span(0) is None and s.idle and s.state is PlayState.IDLE
+
+
+def test_audio_plays_when_the_voice_is_idle_waiting_for_text() -> None:
+    s = SpeechStream(VOICE_HZ, StreamConfig(scheduler=SchedulerConfig(tokens_are_words=True), output_rate_hz=24_000))
+    s.feed("Okay", 0)
+    span = s.next_span(0)
+    assert span is not None
+    s.push(span, chunk([(0, "Okay", 0)], 960), 0)  # 40 ms: far below the prebuffer
+    s.feed(" then", 0)  # balance's second step wants 3 words: the voice has nothing to do
+    assert s.pull(0) == []  # the span is still in flight: hold back
+    s.span_done(span, 0)
+    assert s.pull(0)  # idle voice, schedule waiting for text: play what there is
