@@ -220,7 +220,11 @@ class MqttBridge:
         link, core = self.link, self.core
         while link.state is not LinkState.CLOSED:
             await link.wait_incoming()  # close() wakes it too
-            for msg in link.drain():
+            msgs = link.drain()
+            if not msgs and link.closing:
+                await link.wait_closed()
+                break
+            for msg in msgs:
                 for item in core.feed(msg.topic, msg.payload, msg.received_ns):
                     if isinstance(item, StateIn):
                         if self._state is not None:

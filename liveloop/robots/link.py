@@ -209,6 +209,7 @@ class MqttLink:
         self._connected = asyncio.Event()
         self._closing = False
         self._close_evt = asyncio.Event()
+        self._closed_evt = asyncio.Event()
 
     # -- owner side ------------------------------------------------------
     def publish_nowait(self, msg: Outgoing) -> bool:
@@ -227,11 +228,19 @@ class MqttLink:
         """Everything received since the last call, oldest first."""
         items = list(self._in)
         self._in.clear()
-        self._in_ready.clear()
+        if not self._closing:  # once closing, waiters must keep waking up
+            self._in_ready.clear()
         return items
 
     async def wait_incoming(self) -> None:
         await self._in_ready.wait()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    async def wait_closed(self) -> None:
+        await self._closed_evt.wait()
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
@@ -270,6 +279,7 @@ class MqttLink:
                 code = getattr(exc.rc, "value", exc.rc)
                 if isinstance(exc, MqttConnectError) and code in AUTH_REFUSED_CODES:
                     self.state = LinkState.CLOSED
+                    self._closed_evt.set()
                     raise AuthRefused(
                         f"broker {self.broker.describe()} refused client {cfg.client_id!r}: {exc}"
                     ) from exc
@@ -291,6 +301,8 @@ class MqttLink:
                 async with asyncio.timeout(self._backoff.next_delay_s()):
                     await self._close_evt.wait()
         self.state = LinkState.CLOSED
+        self._closed_evt.set()
+        self._in_ready.set()  # wake whoever waits for messages: there will be none
 
     async def _connected_session(self, client: aiomqtt.Client) -> None:
         for topic, qos in self.subscriptions:

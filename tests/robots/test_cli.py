@@ -14,7 +14,7 @@ from liveloop.robots.broker import MosquittoBroker
 
 def _run(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> tuple[dict, dict]:
     agent_path, sim_path = tmp_path / "agent.json", tmp_path / "sim.json"
-    cmd = [sys.executable, "-m", "liveloop", "robot", *args, "--duration", "3"]
+    cmd = [sys.executable, "-m", "liveloop", "robot", "--policy", "expert", *args, "--duration", "3"]
     cmd += ["--report", str(agent_path), "--sim-report", str(sim_path)]
     res = subprocess.run(cmd, capture_output=True, timeout=60, env=env, cwd=Path(__file__).parents[2])
     assert res.returncode == 0, res.stderr.decode()[-2000:]
