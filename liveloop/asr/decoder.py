@@ -45,6 +45,7 @@ class CommitConfig:
     min_prob: float = 0.0  # stop below this probability (0: off)
     max_back_frames: int = 25  # stop when attention jumps back more than this (a loop starting; 0: off)
     no_repeat_ngram: int = 4  # stop before repeating an n-gram of this segment (0: off)
+    max_token_run: int = 2  # stop before a token's (run + 1)-th consecutive repeat (0: off)
 
     def __post_init__(self) -> None:
         if self.n_recheck < 0:
@@ -53,8 +54,8 @@ class CommitConfig:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.edge_frames < 0:
             raise ValueError(f"edge_frames must be >= 0, got {self.edge_frames}")
-        if self.max_back_frames < 0 or self.no_repeat_ngram < 0:
-            raise ValueError("max_back_frames and no_repeat_ngram must be >= 0")
+        if self.max_back_frames < 0 or self.no_repeat_ngram < 0 or self.max_token_run < 0:
+            raise ValueError("max_back_frames, no_repeat_ngram and max_token_run must be >= 0")
         if not 0.0 <= self.min_prob < 1.0:
             raise ValueError(f"min_prob must be in [0, 1), got {self.min_prob}")
 
@@ -150,13 +151,14 @@ class CommitPolicy:
             return True  # the next token would come from the last frames: wait for more audio
         if not final and cfg.max_back_frames and last_frame >= 0 and frame < last_frame - cfg.max_back_frames:
             return True  # attention jumped back: the start of a repetition loop
+        text = [*self.committed, *self.tentative, tok]
+        if cfg.max_token_run and len(text) > cfg.max_token_run and len(set(text[-cfg.max_token_run - 1 :])) == 1:
+            return True  # the same token again and again
         n = cfg.no_repeat_ngram
-        if n:
-            text = [*self.committed, *self.tentative, tok]
-            if len(text) >= 2 * n:
-                last = tuple(text[-n:])
-                if any(tuple(text[i : i + n]) == last for i in range(len(text) - n)):
-                    return True
+        if n and len(text) >= 2 * n:
+            last = tuple(text[-n:])
+            if any(tuple(text[i : i + n]) == last for i in range(len(text) - n)):
+                return True
         return not final and cfg.min_prob > 0 and float(np.exp(logp)) < cfg.min_prob
 
 

@@ -35,9 +35,9 @@ FRAMES_PER_S = 50  # encoder frames per second (20 ms each)
 MEL_PER_FRAME = 2  # mel frames per encoder frame
 
 
-def block_causal_mask(n_frames: int, block_frames: int, offset: int = 0) -> Tensor:
+def block_causal_mask(n_frames: int, block_frames: int, offset: int = 0, device: torch.device | None = None) -> Tensor:
     """(T, T) bool, True where frame q may attend to frame k: block(k) <= block(q)."""
-    idx = (torch.arange(n_frames) + offset) // block_frames
+    idx = (torch.arange(n_frames, device=device) + offset) // block_frames
     return idx[None, :] <= idx[:, None]
 
 
@@ -80,7 +80,7 @@ def conv_frontend(encoder: nn.Module, mel: Tensor, j0: int, j1: int, n_mel_total
     sl = F.pad(sl, (max(0, -lo), max(0, hi - n_mel_total)))
     h = F.gelu(F.conv1d(sl, encoder.conv1.weight, encoder.conv1.bias))  # (B, C, 2(j1-j0)+1)
     # h covers conv1 outputs 2j0-1 … 2j1-1; those outside the mel range are conv2's zero padding
-    c1_idx = torch.arange(MEL_PER_FRAME * j0 - 1, MEL_PER_FRAME * j1)
+    c1_idx = torch.arange(MEL_PER_FRAME * j0 - 1, MEL_PER_FRAME * j1, device=h.device)
     h = h * ((c1_idx >= 0) & (c1_idx < n_mel_total)).to(h.dtype)
     x = F.gelu(F.conv1d(h, encoder.conv2.weight, encoder.conv2.bias, stride=2))  # (B, C, j1-j0)
     x = x.transpose(1, 2)
@@ -150,7 +150,7 @@ def encode_parallel(model: nn.Module, mel: Tensor, block_frames: int | None) -> 
     if n_frames > model.dims.n_audio_ctx:
         raise ValueError(f"at most {model.dims.n_audio_ctx} encoder frames (30 s), got {n_frames}")
     x = conv_frontend(enc, mel, 0, n_frames, n_mel)
-    mask = None if block_frames is None else block_causal_mask(n_frames, block_frames)
+    mask = None if block_frames is None else block_causal_mask(n_frames, block_frames, device=mel.device)
     for blk in enc.blocks:
         x, _ = attention_block(blk, x, model.dims.n_audio_head, None, mask)
     return enc.ln_post(x)

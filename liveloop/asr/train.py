@@ -169,6 +169,7 @@ def train_step(
     t = feats.shape[1]
     frames_valid = torch.arange(t)[None, :] < torch.tensor(valid)[:, None]
     logits = decoder_logits(model, tokens.to(device), feats.expand(len(seqs), -1, -1), frames_valid.to(device))
+    # (B, L, V); the loss only looks at the target positions
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).to(device), ignore_index=-100)
 
 

@@ -163,3 +163,10 @@ def test_real_decoder_final_step_equals_whisper_greedy(model, arctic_clip):
     assert (
         tok.decode(pol.committed).strip() == ref.text.strip() == "He turned sharply and faced Gregson across the table."
     )
+
+
+def test_token_run_rule():
+    src = ScriptedSource(sentence([5, 5, 5, 5, 5, 6]))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=0, max_token_run=2))
+    pol.step(src, final=True)
+    assert pol.committed == [5, 5]
