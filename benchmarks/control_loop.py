@@ -53,6 +53,10 @@ def _pct(xs: list[float], q: float) -> float | None:
     return round(float(np.percentile(xs, q)), 3) if xs else None
 
 
+def _tail(path: Path, n: int = 2000) -> str:
+    return path.read_text(errors="replace")[-n:] if path.exists() else "(no log)"
+
+
 def _loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -81,35 +85,58 @@ async def run_one(
         mosq = MosquittoBroker(creds)
         addr = await mosq.start()
         url = f"mqtt://127.0.0.1:{addr.port}"
-        agent_cmd = [*py, "--no-sim", "--broker", url, *common, "--policy", policy, "--report", str(agent_report)]
+        agent_cmd = [
+            *py,
+            "--no-sim",
+            "--broker",
+            url,
+            *common,
+            "--policy",
+            policy,
+            "--runner",
+            "loop",
+            "--report",
+            str(agent_report),
+        ]
     else:
         port = free_port()
         url = f"mqtt://127.0.0.1:{port}"
-        agent_cmd = [*py, "--no-sim", "--port", str(port), *common, "--policy", policy, "--report", str(agent_report)]
-    agent = subprocess.Popen(agent_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        agent_cmd = [
+            *py,
+            "--no-sim",
+            "--port",
+            str(port),
+            *common,
+            "--policy",
+            policy,
+            "--runner",
+            "loop",
+            "--report",
+            str(agent_report),
+        ]
+    agent_log, sim_log = (work / f"agent-{tag}.log").open("wb"), (work / f"sim-{tag}.log").open("wb")
+    agent = subprocess.Popen(agent_cmd, env=env, stdout=subprocess.DEVNULL, stderr=agent_log)
     sim: subprocess.Popen[bytes] | None = None
     try:
         host_port = int(url.rsplit(":", 1)[1])
         if broker_name == "amqtt" and not await wait_listening("127.0.0.1", host_port, 60):
-            raise RuntimeError(
-                f"agent with embedded broker did not start: {agent.stderr.read() if agent.stderr else ''}"
-            )
+            raise RuntimeError(f"agent with embedded broker did not start: {_tail(work / f'agent-{tag}.log')}")
         for _ in range(600):  # the agent writes its first report once its responder is loaded and it runs
             if agent_report.exists() or agent.poll() is not None:
                 break
             await asyncio.sleep(0.1)
         if agent.poll() is not None:
-            raise RuntimeError(f"agent exited: {agent.stderr.read().decode()[-2000:] if agent.stderr else ''}")
+            raise RuntimeError(f"agent exited: {_tail(work / f'agent-{tag}.log')}")
         sim_cmd = [*py, "sim", "--broker", url, *common, "--duration", str(duration_s + KILL_TAIL_S)]
         sim_cmd += ["--report", str(sim_report), *(["--realtime"] if realtime else [])]
-        sim = subprocess.Popen(sim_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sim = subprocess.Popen(sim_cmd, env=env, stdout=subprocess.DEVNULL, stderr=sim_log)
         await asyncio.sleep(duration_s)
         kill_ns = time.monotonic_ns()
         agent.send_signal(signal.SIGKILL)
         await asyncio.to_thread(agent.wait, 10)
         await asyncio.to_thread(sim.wait, 30 + KILL_TAIL_S)
         if sim.returncode != 0:
-            raise RuntimeError(f"sim failed: {sim.stderr.read().decode()[-2000:] if sim.stderr else ''}")
+            raise RuntimeError(f"sim failed: {_tail(work / f'sim-{tag}.log')}")
     finally:
         for p in (agent, sim):
             if p is not None and p.poll() is None:
@@ -118,6 +145,8 @@ async def run_one(
         if mosq is not None:
             mosq.kill()
             await mosq.stop()
+        agent_log.close()
+        sim_log.close()
     s = json.loads(sim_report.read_text())
     a = json.loads(agent_report.read_text()) if agent_report.exists() else {}
     mode_at_kill = "idle"
