@@ -30,7 +30,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from liveloop.agent.responder import ResponderConfig, ResponderCore
+from liveloop.agent.responder import Reply, ResponderConfig, ResponderCore
+from liveloop.apps.nodes import Utterance, reply_graph
 from liveloop.apps.stats import BudgetBoard
 from liveloop.graph.clock import NS_PER_MS, NS_PER_S, Clock, MonotonicClock
 from liveloop.rtc.audio import PcmFrame
@@ -121,6 +122,7 @@ class VoiceSession:
         self.board = board
         self.clock = clock or MonotonicClock()
         self.responder = ResponderCore(stack.responder)
+        self.graph, self._heard = reply_graph(self, self.responder)
         self.recognizer = stack.recognizer() if stack.recognizer else None
         self.speaker = stack.speaker() if stack.speaker else None
         self.vision = stack.vision() if stack.vision else None
@@ -229,6 +231,7 @@ class VoiceSession:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._listen(), name=f"session{self.id}.listen")
             tg.create_task(self._reply_loop(), name=f"session{self.id}.reply")
+            tg.create_task(self.graph.run(), name=f"session{self.id}.graph")
             tg.create_task(self._stats_loop(), name=f"session{self.id}.stats")
             if self.vision is not None:
                 tg.create_task(self._see(), name=f"session{self.id}.vision")
@@ -310,21 +313,22 @@ class VoiceSession:
             self.board.feed("mic_to_text", max(0.0, (self.clock.now_ns() - ev.at_ns) / NS_PER_MS))
 
     async def _reply_loop(self) -> None:
+        """Committed utterances go into the reply graph, stamped with the end of the user's speech."""
         while True:
             await self._wake_turns.wait()
             self._wake_turns.clear()
             while self._turns:
                 text, end_ns = self._turns.popleft()
-                await self._reply(text, end_ns)
+                self.turn += 1
+                self._speech_end_ns = end_ns
+                self._first_audio_pending = True
+                self._stage_ns = dict(self._pending_stage_ns)
+                self._pending_stage_ns = {}
+                await self._heard.put(Utterance(text, self.turn), origin_ns=end_ns)
 
-    async def _reply(self, text: str, end_ns: int) -> None:
-        self.turn += 1
-        turn = self.turn
-        reply = self.responder.feed(text, self.clock.now_ns())
-        self._speech_end_ns = end_ns
-        self._first_audio_pending = True
-        self._stage_ns = {**self._pending_stage_ns, "responder": self.clock.now_ns()}
-        self._pending_stage_ns = {}
+    def announce_reply(self, turn: int, reply: Reply) -> None:
+        """The responder node's reply: streamed to the client as tokens, then whole."""
+        self._stage_ns["responder"] = self.clock.now_ns()
         for token in reply.tokens:
             self.transport.send_event({"type": "agent.token", "turn": turn, "text": token})
         self.transport.send_event(
@@ -336,12 +340,15 @@ class VoiceSession:
                 "goal": reply.goal.to_json() if reply.goal else None,
             }
         )
+
+    async def speak_reply(self, turn: int, reply: Reply, *, on_first_audio: Callable[[], None]) -> None:
+        """The speaker node's work: the reply's audio and captions into the transport."""
         if self.speaker is None:
             for token in reply.tokens:
                 self.transport.send_event({"type": "caption", "turn": turn, "text": token})
             return
         self._speaking_turn = turn
-        await self.speaker.speak(reply.tokens, _TurnSink(self, turn))
+        await self.speaker.speak(reply.tokens, _TurnSink(self, turn, on_first_audio))
         first_audio_ms = getattr(self.speaker, "first_audio_ms", None)
         if first_audio_ms is not None:
             self.board.feed("tts_first_audio", first_audio_ms)
@@ -388,13 +395,17 @@ class VoiceSession:
 class _TurnSink:
     """The transport, for one turn: drops what a barged-in turn still produces, tags marks with the turn."""
 
-    def __init__(self, session: VoiceSession, turn: int) -> None:
+    def __init__(self, session: VoiceSession, turn: int, on_first_audio: Callable[[], None]) -> None:
         self.session, self.turn = session, turn
+        self.on_first_audio: Callable[[], None] | None = on_first_audio
 
     def push_speech(self, samples: np.ndarray, rate_hz: int) -> None:
         if self.session._speaking_turn == self.turn:
             self.session._stage_ns.setdefault("tts_first_audio", self.session.clock.now_ns())
             self.session.transport.push_speech(samples, rate_hz)
+            if self.on_first_audio is not None:
+                self.on_first_audio()
+                self.on_first_audio = None
 
     def mark(self, payload: dict[str, Any]) -> None:
         if self.session._speaking_turn == self.turn:

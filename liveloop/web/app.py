@@ -199,9 +199,20 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    from liveloop.apps.nodes import graphs_text
     from liveloop.web.metrics import render_metrics
 
-    body = render_metrics(request.app[BOARD_KEY], len(request.app[SESSIONS_KEY]), request.app[METRICS_TEXT_KEY])
+    app = request.app
+    sessions = list(app[SESSIONS_KEY].values())
+    extra = app[METRICS_TEXT_KEY]
+
+    def graph_text() -> str:
+        parts = [graphs_text([s.graph for s in sessions if s.graph is not None])]
+        if extra is not None:
+            parts.append(extra())
+        return "\n".join(p.rstrip("\n") for p in parts if p)
+
+    body = render_metrics(app[BOARD_KEY], len(sessions), graph_text)
     return web.Response(text=body, content_type="text/plain", charset="utf-8", headers={"X-Content-Version": "0.0.4"})
 
 

@@ -17,7 +17,9 @@ from liveloop.apps.stats import BudgetBoard
 def render_metrics(board: BudgetBoard, sessions: int, graph_text: Callable[[], str] | None = None) -> str:
     parts: list[str] = []
     if graph_text is not None:
-        parts.append(graph_text().rstrip("\n"))
+        text = graph_text().rstrip("\n")
+        if text:
+            parts.append(text)
     parts.append("# HELP liveloop_sessions connected client sessions\n# TYPE liveloop_sessions gauge")
     parts.append(f"liveloop_sessions {sessions}")
     parts.extend(board.prometheus_lines())

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import websockets
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from liveloop.apps.voice import AgentStack
@@ -55,6 +56,11 @@ async def test_conversation_over_ws(server):
         await ws.send(json.dumps({"type": "text", "text": "go left"}))
         reply = await next_of(ws, "agent.reply")
         assert reply["intent"] == "move" and reply["goal"] == {"kind": "move", "target": None, "direction": "left"}
+        # the session's reply graph runs on the liveloop runtime and is exported at /metrics
+        async with ClientSession() as http, http.get(server.make_url("/metrics")) as r:
+            text = await r.text()
+        assert 'liveloop_node_service_seconds_count{graph="session' in text
+        assert 'node="agent"} 1' in text
         pcm = (np.sin(np.arange(320) / 3) * 3000).astype("<i2").tobytes()
         for _ in range(5):
             await ws.send(pcm)  # 16 kHz int16 audio is accepted silently
