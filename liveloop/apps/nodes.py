@@ -14,6 +14,7 @@ lane is served between events, and the speaker's event lasts the whole reply).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,9 @@ from liveloop.graph import Block, Event, Graph, Inlet, Input, Node, NodeContext,
 
 if TYPE_CHECKING:
     from liveloop.apps.voice import VoiceSession
+
+
+LLM_INTENTS = frozenset({"ack", "greet"})  # what an LLM may answer; commands stay deterministic
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,7 @@ class Utterance:
 class TurnReply:
     turn: int
     reply: Reply
+    stream: AsyncIterator[str] | None = None  # tokens still arriving (a streaming LLM), else reply.tokens
 
 
 class ResponderNode(Node):
@@ -50,6 +55,10 @@ class ResponderNode(Node):
     async def process(self, event: Event, ctx: NodeContext) -> None:
         u: Utterance = event.data
         reply = self.core.feed(u.text, ctx.now_ns())
+        if self.session.llm is not None and reply.intent in LLM_INTENTS:
+            # free talk goes to the LLM; its tokens stream on through the speaker as they arrive
+            await ctx.emit("reply", TurnReply(u.turn, reply, self.session.llm_tokens(u.turn, u.text)), parent=event)
+            return
         self.session.announce_reply(u.turn, reply)
         await ctx.emit("reply", TurnReply(u.turn, reply), parent=event)
 
@@ -70,7 +79,7 @@ class SpeakerNode(Node):
         def first_audio() -> None:
             ctx.emit_nowait("first_audio", tr.turn, parent=event)
 
-        await self.session.speak_reply(tr.turn, tr.reply, on_first_audio=first_audio)
+        await self.session.speak_reply(tr.turn, tr.reply, on_first_audio=first_audio, stream=tr.stream)
 
 
 class _Sink(Node):

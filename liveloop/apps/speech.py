@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,7 +153,7 @@ class TtsSpeaker:
         if self._stream is not None:
             self._stream.interrupt(self.clock.now_ns())
 
-    async def speak(self, tokens: Sequence[str], sink: SpeechSink) -> None:
+    async def speak(self, tokens: Sequence[str] | AsyncIterator[str], sink: SpeechSink) -> None:
         from liveloop.tts.audio import TextMark
         from liveloop.tts.driver import run_voice
         from liveloop.tts.stream import SpeechStream
@@ -169,8 +169,16 @@ class TtsSpeaker:
         async def on_audio() -> None:
             produced.set()
 
+        async def each() -> AsyncIterator[str]:
+            if isinstance(tokens, AsyncIterator):
+                async for tok in tokens:
+                    yield tok
+            else:
+                for tok in tokens:
+                    yield tok
+
         async def feeder() -> None:
-            for tok in tokens:
+            async for tok in each():
                 while not stream.wants_text:
                     await clock.sleep(0.02)
                 if stream.generation != generation:

@@ -12,6 +12,12 @@ from liveloop.apps.voice import AgentStack
 
 def load_stack(*, asr: bool = True, tts: bool = True, vision: bool = True) -> AgentStack:
     stack = AgentStack()
+    from liveloop.agent.llm import LlmClient, LlmConfig
+
+    llm = LlmConfig.from_env()
+    if llm is not None:
+        stack.llm = LlmClient(llm)
+        stack.notes["llm"] = f"free talk from {llm.model} at {llm.url}"
     if vision:
         try:
             from liveloop.apps.vision import VisionConfig, VisionPipeline

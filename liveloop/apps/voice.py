@@ -24,7 +24,7 @@ import enum
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,7 +86,7 @@ class SpeechSink(Protocol):
 class Speaker(Protocol):
     """Streaming TTS for one session: speaks a reply's tokens into a sink; `interrupt()` is barge-in."""
 
-    async def speak(self, tokens: Sequence[str], sink: SpeechSink) -> None: ...
+    async def speak(self, tokens: Sequence[str] | AsyncIterator[str], sink: SpeechSink) -> None: ...
 
     def interrupt(self) -> None: ...
 
@@ -98,6 +98,7 @@ class AgentStack:
     recognizer: Callable[[], Recognizer] | None = None
     speaker: Callable[[], Speaker] | None = None
     vision: Callable[[], Any] | None = None  # → liveloop.apps.vision.VisionPipeline
+    llm: Any = None  # liveloop.agent.llm.LlmClient: free talk from an OpenAI-compatible endpoint
     responder: ResponderConfig = field(default_factory=ResponderConfig)
     notes: dict[str, str] = field(default_factory=dict)  # why a part is missing
 
@@ -122,6 +123,8 @@ class VoiceSession:
         self.board = board
         self.clock = clock or MonotonicClock()
         self.responder = ResponderCore(stack.responder)
+        self.llm = stack.llm
+        self._history: deque[tuple[str, str]] = deque(maxlen=8)  # recent (role, text) turns for the LLM
         self.graph, self._heard = reply_graph(self, self.responder)
         self.recognizer = stack.recognizer() if stack.recognizer else None
         self.speaker = stack.speaker() if stack.speaker else None
@@ -341,14 +344,37 @@ class VoiceSession:
             }
         )
 
-    async def speak_reply(self, turn: int, reply: Reply, *, on_first_audio: Callable[[], None]) -> None:
+    async def llm_tokens(self, turn: int, text: str) -> AsyncIterator[str]:
+        """The LLM's reply, streamed to the client token by token as it arrives."""
+        assert self.llm is not None
+        self._stage_ns["responder"] = self.clock.now_ns()
+        parts: list[str] = []
+        try:
+            async for token in self.llm.stream(text, tuple(self._history)):
+                if not parts:
+                    self._stage_ns["responder"] = self.clock.now_ns()  # the LLM's first token
+                parts.append(token)
+                self.transport.send_event({"type": "agent.token", "turn": turn, "text": token})
+                yield token
+        except Exception as exc:  # a remote endpoint fails in many ways: say so, keep the session
+            self.transport.send_event(error_event("llm_failed", f"LLM endpoint failed: {exc}"))
+        reply = "".join(parts)
+        self._history.extend([("user", text), ("assistant", reply)])
+        self.transport.send_event({"type": "agent.reply", "turn": turn, "text": reply, "intent": "llm", "goal": None})
+
+    async def speak_reply(
+        self, turn: int, reply: Reply, *, on_first_audio: Callable[[], None], stream: AsyncIterator[str] | None = None
+    ) -> None:
         """The speaker node's work: the reply's audio and captions into the transport."""
+        tokens: Sequence[str] | AsyncIterator[str] = reply.tokens if stream is None else stream
         if self.speaker is None:
-            for token in reply.tokens:
+            if isinstance(tokens, AsyncIterator):
+                tokens = [t async for t in tokens]
+            for token in tokens:
                 self.transport.send_event({"type": "caption", "turn": turn, "text": token})
             return
         self._speaking_turn = turn
-        await self.speaker.speak(reply.tokens, _TurnSink(self, turn, on_first_audio))
+        await self.speaker.speak(tokens, _TurnSink(self, turn, on_first_audio))
         first_audio_ms = getattr(self.speaker, "first_audio_ms", None)
         if first_audio_ms is not None:
             self.board.feed("tts_first_audio", first_audio_ms)

@@ -27,6 +27,7 @@ async def serve(
     from liveloop.apps.stack import load_stack
 
     config = WebConfig.secured(host, port, token, rtc=RtcConfig.from_env())
+    print("liveloop serve: loading the speech and vision models (once per process)…", file=sys.stderr, flush=True)
     stack = load_stack(asr=asr, tts=tts, vision=vision)
     app = create_app(config, stack)
     runner = web.AppRunner(app, handle_signals=False)
