@@ -42,6 +42,7 @@ DEFAULT_WEIGHTS = Path(__file__).with_name("predictor_mlp.npz")
 # Least-squares slope weights over the last LS_POINTS grid times (t = -j * GRID_DT_S, j = LS_POINTS-1 … 0).
 _T_LS = -np.arange(LS_POINTS)[::-1] * GRID_DT_S
 _W_LS = (_T_LS - _T_LS.mean()) / np.sum((_T_LS - _T_LS.mean()) ** 2)
+_GRID_OFFSETS_S = np.arange(HISTORY)[::-1] * GRID_DT_S  # (H,) from oldest to newest grid point
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,7 +64,7 @@ def history_features(hist: np.ndarray) -> HistoryFeatures:
     t_ref = t[-1]
     origin = hist[-1, 1:3]
     scale = float(np.sqrt(max(hist[-1, 3], 1.0) * max(hist[-1, 4], 1.0)))
-    grid = t_ref - np.arange(HISTORY)[::-1] * GRID_DT_S  # (H,) ascending, last = t_ref
+    grid = t_ref - _GRID_OFFSETS_S  # (H,) ascending, last = t_ref
     if len(hist) == 1:
         xy = np.repeat(origin[None, :], HISTORY, axis=0)
     else:
@@ -111,6 +112,10 @@ class MotionMLP:
                 f"predictor weights {path} expect {self.layers[0][0].shape[0]} features, this code makes "
                 f"{N_FEATURES}: retrain with `liveloop vision train-predictor`"
             )
+        # Fold the input normalisation into the first layer: ((x - m) / s) @ w0 + b0 = x @ w0f + b0f.
+        (w0, b0) = self.layers[0]
+        self._w0f = w0 / self.in_std[:, None]
+        self._b0f = b0 - (self.in_mean / self.in_std) @ w0
         for key, ours in (("meta_history", HISTORY), ("meta_ls_points", LS_POINTS)):
             if key in self.meta and self.meta[key] != ours:
                 raise ModelMissing(
@@ -137,19 +142,20 @@ class MotionMLP:
         n, t = taus.shape
         if n == 0:
             return np.zeros((0, t, 2)), np.zeros((0, t))
-        (w0, b0), (w1, b1), (w2, b2) = self.layers
-        base = (np.stack([f.x for f in feats]) - self.in_mean[:-1]) / self.in_std[:-1]  # (N, F-1)
-        tau_n = (taus - self.in_mean[-1]) / self.in_std[-1]  # (N, T)
-        h = (base @ w0[:-1])[:, None, :] + tau_n[:, :, None] * w0[-1] + b0  # (N, T, H)
-        h = np.maximum(h, 0.0).reshape(n * t, -1)
-        h = np.maximum(h @ w1 + b1, 0.0)
+        _, (w1, b1), (w2, b2) = self.layers
+        w0f, b0f = self._w0f, self._b0f
+        base = np.array([f.x for f in feats])  # (N, F-1)
+        h = (base @ w0f[:-1] + b0f)[:, None, :] + taus[:, :, None] * w0f[-1]  # (N, T, H)
+        np.maximum(h, 0.0, out=h)
+        h = h.reshape(n * t, -1) @ w1
+        h += b1
+        np.maximum(h, 0.0, out=h)
         out = (h @ w2 + b2).reshape(n, t, 3)
-        v = np.stack([f.v_ls for f in feats])[:, None, :]  # (N, 1, 2)
-        d = taus[:, :, None] * (v + out[:, :, :2])  # (N, T, 2) box sizes
+        geo = np.array([(*f.v_ls, f.scale_px, *f.origin) for f in feats])  # (N, 5): v (2), s, origin (2)
+        d = taus[:, :, None] * (geo[:, None, 0:2] + out[:, :, :2])  # (N, T, 2) box sizes
         sig = _softplus(out[:, :, 2]) * (taus + TAU0_S)  # (N, T)
-        scale = np.array([f.scale_px for f in feats])[:, None]  # (N, 1)
-        origin = np.stack([f.origin for f in feats])[:, None, :]  # (N, 1, 2)
-        return origin + d * scale[:, :, None], sig * scale
+        scale = geo[:, 2:3]  # (N, 1)
+        return geo[:, None, 3:5] + d * scale[:, :, None], sig * scale
 
     def predict_reference(self, feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`predict` written the plain way (for tests)."""

@@ -21,7 +21,6 @@ Methods (`PredictMethod`):
 from __future__ import annotations
 
 import enum
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,12 +67,27 @@ class PredictorConfig:
 
 
 class _State:
-    __slots__ = ("hist", "kf", "last_ns")
+    """One track's memory: the last `_HISTORY_ROWS` observations [t_s, cx, cy, w, h] and its filter."""
+
+    __slots__ = ("_buf", "_n", "kf", "last_ns")
 
     def __init__(self) -> None:
-        self.hist: deque[tuple[float, float, float, float, float]] = deque(maxlen=_HISTORY_ROWS)
+        self._buf = np.empty((2 * _HISTORY_ROWS, 5))  # appended in place; halved when full (amortised O(1))
+        self._n = 0
         self.kf: BoxKalman | None = None
         self.last_ns = -1
+
+    def append(self, row: tuple[float, float, float, float, float]) -> None:
+        if self._n == len(self._buf):
+            self._buf[:_HISTORY_ROWS] = self._buf[_HISTORY_ROWS:]
+            self._n = _HISTORY_ROWS
+        self._buf[self._n] = row
+        self._n += 1
+
+    @property
+    def hist(self) -> np.ndarray:
+        """(n, 5) time-ascending view of the kept observations."""
+        return self._buf[max(0, self._n - _HISTORY_ROWS) : self._n]
 
 
 class PredictorCore:
@@ -88,6 +102,7 @@ class PredictorCore:
         self._epoch_ns: int | None = None
         n = self.cfg.n_points
         self._steps_s = np.arange(1, n + 1) / self.cfg.rate_hz  # (T,) after valid_at
+        self._steps_ns = np.round(self._steps_s * 1e9).astype(np.int64)
 
     def reset(self) -> None:
         self._states.clear()
@@ -111,7 +126,7 @@ class PredictorCore:
                 else:
                     st.kf.predict((tr.captured_ns - st.last_ns) / 1e9)
                     st.kf.update(b)
-            st.hist.append((t_s, b.cx, b.cy, b.w, b.h))
+            st.append((t_s, b.cx, b.cy, b.w, b.h))
             st.last_ns = tr.captured_ns
 
     def feed(self, tracks: list[Track], now_ns: int, latency_ns: int = 0) -> list[PredictedTrack]:
@@ -129,7 +144,7 @@ class PredictorCore:
         method = self.cfg.method
         if method is PredictMethod.LEARNED:
             assert self.mlp is not None
-            feats = [history_features(np.asarray(self._states[t.track_id].hist)) for t in tracks]
+            feats = [history_features(self._states[t.track_id].hist) for t in tracks]
             xy, sig = self.mlp.predict(feats, taus)  # (N, 1+T, 2), (N, 1+T)
         elif method is PredictMethod.KALMAN:
             xy = np.empty((len(tracks), taus.shape[1], 2))
@@ -144,7 +159,7 @@ class PredictorCore:
             xy = np.repeat(np.array([[t.box.cx, t.box.cy] for t in tracks])[:, None, :], taus.shape[1], axis=1)
             sig = np.zeros(taus.shape)
         out = []
-        steps_ns = (self._steps_s * 1e9).astype(np.int64)
+        steps_ns = self._steps_ns
         for i, t in enumerate(tracks):
             box = Box.from_center(float(xy[i, 0, 0]), float(xy[i, 0, 1]), t.box.w, t.box.h)
             fc = Forecast(t_ns=valid_at + steps_ns, xy=xy[i, 1:].copy(), sigma=sig[i, 1:].copy())
