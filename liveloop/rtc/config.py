@@ -47,6 +47,7 @@ class RtcConfig:
     video_max_fps         highest frame rate the adaptive sender may pick
     video_min_fps         lowest frame rate it may fall to
     speech_buffer_s       how much agent speech the egress track may hold (bounded)
+    connect_timeout_s     a peer that has not connected by then is closed (no session leaks)
     """
 
     ice_servers: tuple[IceServer, ...] = ()
@@ -55,6 +56,7 @@ class RtcConfig:
     video_max_fps: float = 30.0
     video_min_fps: float = 5.0
     speech_buffer_s: float = 30.0
+    connect_timeout_s: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -64,6 +66,8 @@ class RtcConfig:
             raise ValueError(
                 f"need 0 < video_min_fps <= video_max_fps <= 120, got {self.video_min_fps} and {self.video_max_fps}"
             )
+        if self.connect_timeout_s <= 0:
+            raise ValueError(f"connect_timeout_s must be > 0, got {self.connect_timeout_s}")
         if self.speech_buffer_s <= 0:
             raise ValueError(f"speech_buffer_s must be > 0, got {self.speech_buffer_s}")
 

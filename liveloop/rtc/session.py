@@ -146,16 +146,27 @@ class RtcSession:
         """Read every incoming track until the peer goes away; owns the session's tasks."""
         try:
             async with asyncio.TaskGroup() as tg:
+                tasks = []
                 for track in self._tracks:
                     if track.kind == "audio":
-                        tg.create_task(self._read_audio(track), name=f"{self.name}.audio_in")
+                        tasks.append(tg.create_task(self._read_audio(track), name=f"{self.name}.audio_in"))
                     elif track.kind == "video":
-                        tg.create_task(self._read_video(track), name=f"{self.name}.video_in")
+                        tasks.append(tg.create_task(self._read_video(track), name=f"{self.name}.video_in"))
+                tasks.append(tg.create_task(self._connect_deadline(), name=f"{self.name}.connect_deadline"))
                 await self._closed.wait()
+                for task in tasks:  # a reader blocked in recv() would only wake when the peer closes
+                    task.cancel()
                 for track in self._tracks:
                     track.stop()
         finally:
             await self.close()
+
+    async def _connect_deadline(self) -> None:
+        await self.clock.sleep(self.config.connect_timeout_s)
+        if self.state is not SessionState.CONNECTED:
+            log.warning("%s: peer did not connect within %.0f s; closing", self.name, self.config.connect_timeout_s)
+            self.state = SessionState.FAILED
+            self._closed.set()
 
     async def close(self) -> None:
         if self._closing:

@@ -49,3 +49,28 @@ def test_loopback_is_added_to_host_candidates():
     assert loopback_candidates_enabled()
     addresses = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
     assert addresses.count("127.0.0.1") == 1
+
+
+async def test_a_peer_that_never_connects_is_closed():
+    import asyncio
+
+    from aiortc import RTCPeerConnection
+
+    from liveloop.rtc.session import RtcSession, SessionState
+
+    class Sink:
+        def on_audio(self, frame): ...
+        def on_video(self, frame, capture_ns): ...
+        def on_message(self, message): ...
+
+    client = RTCPeerConnection()
+    client.addTransceiver("audio")
+    await client.setLocalDescription(await client.createOffer())
+    session = RtcSession(Sink(), RtcConfig(connect_timeout_s=0.5))
+    try:
+        await session.accept(client.localDescription)
+        await client.close()  # the client goes away before ICE completes
+        await asyncio.wait_for(session.run(), 30)  # returns once the 0.5 s deadline passed
+        assert session.state in (SessionState.FAILED, SessionState.CLOSED)
+    finally:
+        await session.close()
