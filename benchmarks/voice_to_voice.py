@@ -81,7 +81,7 @@ async def browser_turns(url: str, wav: Path, n_turns: int, timeout_s: float) -> 
         turns.append(
             {
                 "client_ms": agent - end,
-                "server_ms": server["voice_to_voice_ms"] if server else None,
+                "server_ms": server.get("voice_to_voice_ms") if server else None,
                 "stages": server.get("stages") if server else None,
             }
         )
@@ -152,7 +152,7 @@ async def ws_turns(url: str, wav: Path, ends_s: list[float], n_turns: int) -> di
         turns.append(
             {
                 "client_ms": None if agent is None else 1000 * (agent - end),
-                "server_ms": server["voice_to_voice_ms"] if server else None,
+                "server_ms": server.get("voice_to_voice_ms") if server else None,
                 "stages": server.get("stages") if server else None,
             }
         )

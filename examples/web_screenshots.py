@@ -19,28 +19,31 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import CHROMIUM, ServeProcess, chromium_args  # noqa: E402
-from tests.e2e.media import carphone_y4m  # noqa: E402
+from tests.e2e.media import carphone_y4m, speech_wav  # noqa: E402
 
 
 async def main(out_dir: Path, extra: list[str]) -> None:
     from playwright.async_api import async_playwright
 
     cam = carphone_y4m(Path(tempfile.gettempdir()) / "liveloop_carphone.y4m")
+    mic, _ = speech_wav(Path(tempfile.gettempdir()) / "liveloop_shot_mic.wav", "What do you see", lead_s=1.0, tail_s=30)
     serve = ServeProcess(*extra)
     try:
         async with async_playwright() as p:
-            args = [*chromium_args(), f"--use-file-for-fake-video-capture={cam}"]
+            args = [*chromium_args(mic), f"--use-file-for-fake-video-capture={cam}"]
             browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
             page = await browser.new_page(viewport={"width": 1240, "height": 780})
             await page.goto(serve.url)
             await page.screenshot(path=str(out_dir / "web_client_idle.png"))
             await page.click("#connect")
             await page.wait_for_selector("#say-text:not([disabled])", timeout=20_000)
-            for text in ("Hello!", "What do you see?", "Follow the person"):
+            # the microphone asks "what do you see"; then two typed turns
+            await page.wait_for_function("window.liveloop.events.some(e => e.type === 'agent.reply')", timeout=90_000)
+            for text in ("Hello!", "Follow the person"):
                 await page.fill("#say-text", text)
                 await page.click("#say-send")
-                await page.wait_for_timeout(2500)
-            await page.wait_for_timeout(2000)
+                await page.wait_for_timeout(4000)
+            await page.wait_for_timeout(3000)
             await page.screenshot(path=str(out_dir / "web_client.png"))
             await browser.close()
     finally:

@@ -4,8 +4,9 @@
       └─► agent (ResponderNode: the command responder, tokens out)
             └─► voice (SpeakerNode: TTS into the session's transport; `first_audio` when audio goes out)
 
-Budget ``voice_to_voice`` on heard.out → voice.first_audio (300 ms): the runtime
-measures it per turn from the origin stamp, counts misses and goodput, and
+Budget ``turn_to_audio`` on heard.out → voice.first_audio (300 ms): the runtime
+measures it per turn from the origin stamp (the end of the user's speech, or the
+arrival of a typed turn), counts misses and goodput, and
 `liveloop.graph.prometheus_text` exports it with every node's service time and
 queue statistics. The recognizer (a worker thread fed by the session) and vision
 stay outside the graph; barge-in acts on the speaker directly (a node's control
@@ -101,7 +102,7 @@ def reply_graph(session: VoiceSession, core: ResponderCore, *, budget_ms: float 
     g.connect("heard.out", "agent.heard")
     g.connect("agent.reply", "voice.reply")
     g.connect("voice.first_audio", "played.first_audio")
-    g.budget("heard.out", "voice.first_audio", ms=budget_ms, name="voice_to_voice")
+    g.budget("heard.out", "voice.first_audio", ms=budget_ms, name="turn_to_audio")
     return g, heard
 
 

@@ -132,7 +132,8 @@ class VoiceSession:
         self._frames: LastGoodFrame[Any] = LastGoodFrame()
         self._wake_video = asyncio.Event()
         self._audio: deque[PcmFrame] = deque(maxlen=AUDIO_QUEUE)
-        self._turns: deque[tuple[str, int]] = deque(maxlen=TURN_QUEUE)
+        self._turns: deque[tuple[str, int, bool]] = deque(maxlen=TURN_QUEUE)  # (text, end_ns, spoken)
+        self._turn_spoken = False
         self._wake_audio = asyncio.Event()
         self._wake_turns = asyncio.Event()
         self._stop = asyncio.Event()
@@ -166,7 +167,7 @@ class VoiceSession:
             if not isinstance(text, str) or not text.strip():
                 self.transport.send_event(error_event("bad_text", "'text' must be a non-empty string"))
                 return
-            self.commit_utterance(text, self.clock.now_ns())
+            self.commit_utterance(text, self.clock.now_ns(), spoken=False)
         elif kind == "interrupt":
             self.barge_in(self.clock.now_ns())
         elif kind == "ping":
@@ -176,10 +177,11 @@ class VoiceSession:
         else:
             self.transport.send_event(error_event("unknown_type", f"unknown message type {kind!r}"))
 
-    def commit_utterance(self, text: str, end_ns: int) -> None:
+    def commit_utterance(self, text: str, end_ns: int, *, spoken: bool = True) -> None:
+        """A user turn: spoken (end_ns = end of speech) or typed (end_ns = when it arrived)."""
         if len(self._turns) == self._turns.maxlen:
             self.turns_dropped += 1
-        self._turns.append((text, end_ns))
+        self._turns.append((text, end_ns, spoken))
         self._wake_turns.set()
 
     def barge_in(self, at_ns: int) -> None:
@@ -200,7 +202,8 @@ class VoiceSession:
         """The transport's egress reports the first sample of an utterance leaving the server."""
         if self._first_audio_pending and self._speech_end_ns is not None:
             latency_ms = (sent_ns - self._speech_end_ns) / NS_PER_MS
-            self.board.feed("voice_to_voice", max(0.0, latency_ms))
+            if self._turn_spoken:  # typed turns are not voice-to-voice
+                self.board.feed("voice_to_voice", max(0.0, latency_ms))
             marks = self._stage_ns
             stages = {}
             prev = self._speech_end_ns
@@ -211,7 +214,13 @@ class VoiceSession:
                     prev = t
             stages["egress_ms"] = (sent_ns - prev) / NS_PER_MS
             self.transport.send_event(
-                {"type": "audio.start", "turn": self.turn, "voice_to_voice_ms": latency_ms, "stages": stages}
+                {
+                    "type": "audio.start",
+                    "turn": self.turn,
+                    "spoken": self._turn_spoken,
+                    ("voice_to_voice_ms" if self._turn_spoken else "text_to_voice_ms"): latency_ms,
+                    "stages": stages,
+                }
             )
             self._first_audio_pending = False
 
@@ -321,8 +330,9 @@ class VoiceSession:
             await self._wake_turns.wait()
             self._wake_turns.clear()
             while self._turns:
-                text, end_ns = self._turns.popleft()
+                text, end_ns, spoken = self._turns.popleft()
                 self.turn += 1
+                self._turn_spoken = spoken
                 self._speech_end_ns = end_ns
                 self._first_audio_pending = True
                 self._stage_ns = dict(self._pending_stage_ns)

@@ -155,7 +155,10 @@ function onEvent(ev) {
     case "caption": caption(ev); break;
     case "audio.start":
       state.audio.firstAudioAt = performance.now();
-      if (state.agentMsg) state.agentMsg.meta.textContent = `voice→voice ${ev.voice_to_voice_ms.toFixed(0)} ms`;
+      if (state.agentMsg) {
+        state.agentMsg.meta.textContent = ev.spoken
+          ? `voice→voice ${ev.voice_to_voice_ms.toFixed(0)} ms` : `text→voice ${ev.text_to_voice_ms.toFixed(0)} ms`;
+      }
       break;
     case "audio.flush": $("caption").textContent = "(interrupted)"; break;
     case "tracks": state.tracks = ev.tracks || []; drawOverlay(); break;
