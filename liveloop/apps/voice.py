@@ -108,6 +108,8 @@ class AgentStack:
 
 AUDIO_QUEUE = 500  # 10 s of 20 ms frames, drop-oldest: a stalled recognizer must not grow memory
 TURN_QUEUE = 4  # committed utterances waiting for the responder, drop-oldest
+TIMING_KEPT = 16  # turns whose timing is kept until their audio goes out
+TURN_AUDIO = "_turn_audio"  # internal mark: the first sample of a turn's reply (reported by the egress)
 GAP_FILL_MS = 100  # no microphone audio for this long (DTX, loss): feed the recognizer silence
 
 
@@ -133,7 +135,6 @@ class VoiceSession:
         self._wake_video = asyncio.Event()
         self._audio: deque[PcmFrame] = deque(maxlen=AUDIO_QUEUE)
         self._turns: deque[tuple[str, int, bool]] = deque(maxlen=TURN_QUEUE)  # (text, end_ns, spoken)
-        self._turn_spoken = False
         self._wake_audio = asyncio.Event()
         self._wake_turns = asyncio.Event()
         self._stop = asyncio.Event()
@@ -142,11 +143,9 @@ class VoiceSession:
         self.gap_filled_ms = 0.0
         self.turns_dropped = 0
         self.turn = 0
-        self._speech_end_ns: int | None = None  # end of the user speech the pending reply answers
-        self._first_audio_pending = False
+        self._timing: dict[int, TurnTiming] = {}  # per turn: when the user's turn ended, stage times
         self._speaking_turn: int | None = None
-        self._stage_ns: dict[str, int] = {}  # when each stage of the current turn finished (per-stage breakdown)
-        self._pending_stage_ns: dict[str, int] = {}
+        self._pending_stage_ns: dict[str, int] = {}  # stages of the utterance being committed (endpoint, ASR)
 
     # -- input from the transport (sync, never blocks) ----------------------
     def on_audio(self, frame: PcmFrame) -> None:
@@ -198,31 +197,32 @@ class VoiceSession:
         )
         self._speaking_turn = None
 
-    def on_first_audio_sent(self, sent_ns: int) -> None:
-        """The transport's egress reports the first sample of an utterance leaving the server."""
-        if self._first_audio_pending and self._speech_end_ns is not None:
-            latency_ms = (sent_ns - self._speech_end_ns) / NS_PER_MS
-            if self._turn_spoken:  # typed turns are not voice-to-voice
-                self.board.feed("voice_to_voice", max(0.0, latency_ms))
-            marks = self._stage_ns
-            stages = {}
-            prev = self._speech_end_ns
-            for name in ("endpoint", "asr_final", "responder", "tts_first_audio"):
-                t = marks.get(name)
-                if t is not None:
-                    stages[name + "_ms"] = (t - prev) / NS_PER_MS
-                    prev = t
-            stages["egress_ms"] = (sent_ns - prev) / NS_PER_MS
-            self.transport.send_event(
-                {
-                    "type": "audio.start",
-                    "turn": self.turn,
-                    "spoken": self._turn_spoken,
-                    ("voice_to_voice_ms" if self._turn_spoken else "text_to_voice_ms"): latency_ms,
-                    "stages": stages,
-                }
-            )
-            self._first_audio_pending = False
+    def on_turn_audio(self, turn: int, sent_ns: int) -> None:
+        """The transport's egress reports the first sample of `turn`'s reply leaving the server."""
+        t = self._timing.get(turn)
+        if t is None or t.reported:
+            return
+        t.reported = True
+        latency_ms = (sent_ns - t.end_ns) / NS_PER_MS
+        if t.spoken:  # typed turns are not voice-to-voice
+            self.board.feed("voice_to_voice", max(0.0, latency_ms))
+        stages = {}
+        prev = t.end_ns
+        for name in ("endpoint", "asr_final", "responder", "tts_first_audio"):
+            at = t.stages.get(name)
+            if at is not None:
+                stages[name + "_ms"] = (at - prev) / NS_PER_MS
+                prev = at
+        stages["egress_ms"] = (sent_ns - prev) / NS_PER_MS
+        self.transport.send_event(
+            {
+                "type": "audio.start",
+                "turn": turn,
+                "spoken": t.spoken,
+                ("voice_to_voice_ms" if t.spoken else "text_to_voice_ms"): latency_ms,
+                "stages": stages,
+            }
+        )
 
     def hello(self) -> dict[str, Any]:
         return {
@@ -332,16 +332,20 @@ class VoiceSession:
             while self._turns:
                 text, end_ns, spoken = self._turns.popleft()
                 self.turn += 1
-                self._turn_spoken = spoken
-                self._speech_end_ns = end_ns
-                self._first_audio_pending = True
-                self._stage_ns = dict(self._pending_stage_ns)
+                self._timing[self.turn] = TurnTiming(end_ns, spoken, dict(self._pending_stage_ns))
                 self._pending_stage_ns = {}
+                for old in [k for k in self._timing if k <= self.turn - TIMING_KEPT]:
+                    del self._timing[old]
                 await self._heard.put(Utterance(text, self.turn), origin_ns=end_ns)
+
+    def _stage(self, turn: int, name: str) -> None:
+        t = self._timing.get(turn)
+        if t is not None:
+            t.stages.setdefault(name, self.clock.now_ns())
 
     def announce_reply(self, turn: int, reply: Reply) -> None:
         """The responder node's reply: streamed to the client as tokens, then whole."""
-        self._stage_ns["responder"] = self.clock.now_ns()
+        self._stage(turn, "responder")
         for token in reply.tokens:
             self.transport.send_event({"type": "agent.token", "turn": turn, "text": token})
         self.transport.send_event(
@@ -357,12 +361,11 @@ class VoiceSession:
     async def llm_tokens(self, turn: int, text: str) -> AsyncIterator[str]:
         """The LLM's reply, streamed to the client token by token as it arrives."""
         assert self.llm is not None
-        self._stage_ns["responder"] = self.clock.now_ns()
         parts: list[str] = []
         try:
             async for token in self.llm.stream(text, tuple(self._history)):
                 if not parts:
-                    self._stage_ns["responder"] = self.clock.now_ns()  # the LLM's first token
+                    self._stage(turn, "responder")  # the LLM's first token
                 parts.append(token)
                 self.transport.send_event({"type": "agent.token", "turn": turn, "text": token})
                 yield token
@@ -428,6 +431,14 @@ class VoiceSession:
             )
 
 
+@dataclass(slots=True)
+class TurnTiming:
+    end_ns: int  # end of the user's speech (spoken) or arrival (typed)
+    spoken: bool
+    stages: dict[str, int]  # when each stage finished: endpoint, asr_final, responder, tts_first_audio
+    reported: bool = False
+
+
 class _TurnSink:
     """The transport, for one turn: drops what a barged-in turn still produces, tags marks with the turn."""
 
@@ -437,7 +448,10 @@ class _TurnSink:
 
     def push_speech(self, samples: np.ndarray, rate_hz: int) -> None:
         if self.session._speaking_turn == self.turn:
-            self.session._stage_ns.setdefault("tts_first_audio", self.session.clock.now_ns())
+            if self.on_first_audio is not None:
+                self.session._stage(self.turn, "tts_first_audio")
+                # a marker the egress reports when this turn's first sample leaves (not sent to the client)
+                self.session.transport.mark({"type": TURN_AUDIO, "turn": self.turn})
             self.session.transport.push_speech(samples, rate_hz)
             if self.on_first_audio is not None:
                 self.on_first_audio()

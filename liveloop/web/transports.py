@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from liveloop.apps.voice import TURN_AUDIO
 from liveloop.rtc.audio import ASR_RATE_HZ, RTC_RATE_HZ, Chunk, Resampler
 from liveloop.rtc.session import RtcSession
 from liveloop.web.ws_codec import encode_audio, encode_event
@@ -44,10 +45,12 @@ class RtcTransport:
 
     def on_chunk(self, chunk: Chunk, sent_ns: int) -> None:
         """Called by the paced track for each 20 ms frame that carries speech or marks."""
-        if chunk.utterance_started and self.session is not None:
-            self.session.on_first_audio_sent(sent_ns)
         for payload in chunk.marks:
-            self.send_event(payload)
+            if payload.get("type") == TURN_AUDIO:
+                if self.session is not None:
+                    self.session.on_turn_audio(payload["turn"], sent_ns)
+            else:
+                self.send_event(payload)
 
 
 class WsTransport:
@@ -59,15 +62,15 @@ class WsTransport:
     """
 
     def __init__(self, *, now_ns: Any) -> None:
-        self._out: deque[str | bytes] = deque(maxlen=WS_OUT_QUEUE)
+        self._out: deque[str | bytes | int] = deque(maxlen=WS_OUT_QUEUE)  # int: a turn's first-audio marker
         self._wake = asyncio.Event()
         self._resampler = Resampler(ASR_RATE_HZ)
         self._now_ns = now_ns
         self.session: Any = None
         self.dropped = 0
-        self._utterance_open = False
+        self._turn_starting: int | None = None
 
-    def _put(self, item: str | bytes) -> None:
+    def _put(self, item: str | bytes | int) -> None:
         if len(self._out) == self._out.maxlen:
             self.dropped += 1
         self._out.append(item)
@@ -82,29 +85,30 @@ class WsTransport:
             self._put(encode_audio(pcm))
 
     def mark(self, payload: dict[str, Any]) -> None:
-        self._put(encode_event(payload))
+        self._put(payload["turn"] if payload.get("type") == TURN_AUDIO else encode_event(payload))
 
     def flush_speech(self) -> int:
         dropped = 0
-        kept: deque[str | bytes] = deque(maxlen=WS_OUT_QUEUE)
+        kept: deque[str | bytes | int] = deque(maxlen=WS_OUT_QUEUE)
         for item in self._out:
             if isinstance(item, bytes):
                 dropped += len(item) // 2
-            else:
+            elif isinstance(item, str):
                 kept.append(item)
         self._out = kept
-        self._utterance_open = False
+        self._turn_starting = None
         return dropped
 
     async def next_frame(self) -> str | bytes:
-        while not self._out:
-            self._wake.clear()
-            await self._wake.wait()
-        item = self._out.popleft()
-        if isinstance(item, bytes):
-            if not self._utterance_open and self.session is not None:
-                self.session.on_first_audio_sent(self._now_ns())
-            self._utterance_open = True
-        elif item.startswith('{"type":"agent.reply"'):
-            self._utterance_open = False
-        return item
+        while True:
+            while not self._out:
+                self._wake.clear()
+                await self._wake.wait()
+            item = self._out.popleft()
+            if isinstance(item, int):  # a turn's first audio comes next (internal, not sent)
+                self._turn_starting = item
+                continue
+            if isinstance(item, bytes) and self._turn_starting is not None and self.session is not None:
+                self.session.on_turn_audio(self._turn_starting, self._now_ns())
+                self._turn_starting = None
+            return item

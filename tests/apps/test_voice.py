@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from liveloop.apps.stats import BudgetBoard
-from liveloop.apps.voice import AgentStack, SpeechSink, TranscriptEvent, TranscriptKind, VoiceSession
+from liveloop.apps.voice import TURN_AUDIO, AgentStack, SpeechSink, TranscriptEvent, TranscriptKind, VoiceSession
 from liveloop.graph.clock import NS_PER_MS, VirtualClock
 from liveloop.rtc.audio import PcmFrame
 
@@ -124,7 +124,9 @@ async def test_spoken_turn_voice_to_voice_and_barge_in():
     async def first_audio_then_barge_in() -> None:
         while not t.speech:
             await asyncio.sleep(0)
-        s.on_first_audio_sent(clock.now_ns())  # what the egress reports for the first sample
+        marker_ev = next(e for e in t.events if e.get("type") == TURN_AUDIO)
+        s.on_turn_audio(marker_ev["turn"], clock.now_ns())  # what the egress reports for the first sample
+        s.on_turn_audio(marker_ev["turn"], clock.now_ns())  # reported once per turn
         rec.script[3] = [TranscriptEvent(TranscriptKind.SPEECH_START, at_ns=clock.now_ns() - 10 * NS_PER_MS)]
         s.on_audio(marker(3, clock.now_ns()))
 
