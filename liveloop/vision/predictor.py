@@ -13,7 +13,8 @@ has moved. `PredictorCore.feed(tracks, now_ns, latency_ns)` returns each track
 Methods (`PredictMethod`):
 
     NONE     the observed box as is; the forecast holds it still (σ = 0)
-    KALMAN   a constant-velocity Kalman filter per track, extrapolated
+    KALMAN   a constant-velocity Kalman filter per track; its extrapolated motion is added to the
+             observed box
     LEARNED  the MLP of `liveloop.vision.motion` on the relative-motion-normalised
              history (trained by `liveloop vision train-predictor`)
 """
@@ -153,7 +154,9 @@ class PredictorCore:
                 kf = self._states[t.track_id].kf
                 assert kf is not None
                 boxes, s = kf.forecast(taus[i])
-                xy[i] = [(b.cx, b.cy) for b in boxes]
+                # the filter gives the motion; anchor it at the observed box (the filter's own
+                # estimate of "now" lags or overshoots it)
+                xy[i] = np.array([(b.cx, b.cy) for b in boxes]) - kf.x[:2] + (t.box.cx, t.box.cy)
                 sig[i] = s
         else:
             xy = np.repeat(np.array([[t.box.cx, t.box.cy] for t in tracks])[:, None, :], taus.shape[1], axis=1)
