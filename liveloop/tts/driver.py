@@ -59,7 +59,8 @@ async def run_voice(
                 return
             await wait_or_timeout(wake, RECHECK_S)
             continue
-        chunks = iter(synth.stream(span.words))
+        join_head, join_tail = stream.joins(span)
+        chunks = iter(synth.stream(span.words, join_head=join_head, join_tail=join_tail))
         try:
             while True:
                 chunk = await asyncio.to_thread(next, chunks, None)
@@ -187,7 +188,7 @@ async def say(
         res.reports.extend(stream.reports())
 
     async def player() -> None:
-        n = 0
+        n = 0  # 20 ms ticks of the real-time sink since its first frame
         start: int | None = None
         while True:
             now = clock.now_ns()
@@ -197,11 +198,11 @@ async def say(
                     start = now
                 collect(items, now)
                 wake.set()
-                n += 1
             res.reports.extend(stream.reports())
             if fed_all.is_set() and stream.idle:
                 break
-            if paced and start is not None:
+            if paced and start is not None:  # one pull per 20 ms, frame or not (an empty tick is an underrun)
+                n += 1
                 await clock.sleep_until(start + n * FRAME_MS * NS_PER_MS)
             elif not items:
                 await clock.sleep(0.002)

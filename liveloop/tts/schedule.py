@@ -29,7 +29,9 @@ is free. Cutting rules, in order:
    no risk of an underrun);
 4. after `finish`, everything left goes out under the same size rule.
 
-A "word" ends at whitespace, at clause or sentence punctuation, or — with
+A mid-phrase cut never ends on a weak word ("in the | room" becomes "in |
+the room"), and "a" is never a span on its own (espeak-ng reads it as the
+letter). A "word" ends at whitespace, at clause or sentence punctuation, or — with
 ``tokens_are_words`` (text fed word by word, as the CLI does) — at the end of
 every token; with ``eager_first_word`` the very first partial word of an
 utterance is taken at its token's end, since waiting for the next token would
@@ -46,6 +48,14 @@ import math
 from dataclasses import dataclass
 
 from liveloop.tts.text import Boundary, TextCleaner, TextWarning, boundary_of, split_words
+
+# Words that lean on the next one: a mid-phrase cut right after them sounds (and transcribes) badly,
+# so the cut moves before them. "a" alone is even read as the letter ("ˈeɪ"), so it is never a first span alone.
+WEAK_WORDS = frozenset(
+    {"a", "an", "the", "to", "of", "and", "or", "but", "in", "on", "at", "for", "with", "from", "by"}
+    | {"my", "your", "his", "her", "its", "our", "their", "this", "that", "is", "are"}
+)
+_NEVER_ALONE = frozenset({"a"})
 
 
 class Schedule(enum.Enum):
@@ -244,21 +254,24 @@ class InterleavingScheduler:
     # -- output ---------------------------------------------------------------
     def next_span(self, now_ns: int, ahead_ms: float = 0.0) -> Span | None:
         """The next span to synthesize, or None if the schedule says wait for more text."""
-        if (
-            not self._words
-            and self._partial
-            and self._span_in_utt == 0
-            and self.config.eager_first_word
-            and not self._finished
-        ):
+        if self._eager_ok():
             self._complete_partial(now_ns)  # the first word of an utterance goes out at its token's end
         k = self._decide(ahead_ms)
         return None if k is None else self._cut(k, now_ns)
 
     def waiting_for_text(self, ahead_ms: float = 0.0) -> bool:
         """True when `next_span` would give nothing now: the schedule needs more text first."""
-        eager = bool(self._partial) and not self._words and self._span_in_utt == 0 and self.config.eager_first_word
-        return not eager and self._decide(ahead_ms) is None
+        return not self._eager_ok() and self._decide(ahead_ms) is None
+
+    def _eager_ok(self) -> bool:
+        return (
+            bool(self._partial)
+            and not self._words
+            and self._span_in_utt == 0
+            and self.config.eager_first_word
+            and not self._finished
+            and self._partial.lower() not in _NEVER_ALONE
+        )
 
     def _decide(self, ahead_ms: float) -> int | None:
         """How many buffered words the next span takes, or None to wait (the cutting rules above)."""
@@ -274,7 +287,7 @@ class InterleavingScheduler:
                 return i + 1
         lo = max(1, math.ceil(t / 2))
         if n > a:  # 2. more than a span's worth: cut at a clause boundary near the bound
-            return self._clause_cut(lo, a, reach)
+            return self._back_off(self._clause_cut(lo, a, reach))
         if self._finished:  # 4. the tail
             return self._clause_cut(lo, n, n)
         if n < t:
@@ -282,7 +295,20 @@ class InterleavingScheduler:
         # 3. enough words: wait for a boundary only if the listener has plenty queued
         if words[-1].boundary is Boundary.NONE and ahead_ms > self.config.patience_ms:
             return None
-        return self._clause_cut(max(t, math.ceil(n / 2)), n, n)
+        k = self._clause_cut(max(t, math.ceil(n / 2)), n, n)
+        if k == 1 and words[0].text.lower() in _NEVER_ALONE:
+            return None
+        return self._back_off(k)
+
+    def _back_off(self, k: int) -> int:
+        """A mid-phrase cut after a weak word ("in the | room") moves before it (at most two words)."""
+        for _ in range(2):
+            w = self._words[k - 1]
+            if k > 1 and w.boundary is Boundary.NONE and w.text.lower() in WEAK_WORDS:
+                k -= 1
+            else:
+                break
+        return k
 
     def _clause_cut(self, lo: int, hi: int, reach: int) -> int:
         """Words to take: the last clause boundary at a count in [lo, hi], else the first in (hi, reach], else hi."""

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from liveloop.graph.clock import NS_PER_MS
 from liveloop.tts.audio import FRAME_MS, AudioFrame, Framer, TextMark
 from liveloop.tts.schedule import InterleavingScheduler, SchedulerConfig, Span
-from liveloop.tts.text import TextWarning
+from liveloop.tts.text import Boundary, TextWarning
 from liveloop.tts.voice import SynthChunk
 
 
@@ -134,6 +134,8 @@ class SpeechStream:
         self._span_first = True
         self._reports: list[SpokenReport] = []
         self.last_audio_ns: int | None = None
+        self._in_flight_prev: Span | None = None  # the span before the one in flight, for joins
+        self._prev_boundary = Boundary.SENTENCE
 
     # -- text in ----------------------------------------------------------------------
     def feed(self, token: str, now_ns: int) -> list[TextWarning]:
@@ -188,6 +190,12 @@ class SpeechStream:
         played_ms = min(1000.0 * self._released_samples / rate, (now_ns - self._play_start_ns) / NS_PER_MS)
         return max(0.0, made_ms - played_ms)
 
+    def joins(self, span: Span) -> tuple[bool, bool]:
+        """(join_head, join_tail) for the voice: does `span` continue a phrase before / after it?"""
+        head = span.index > 0 and self._prev_boundary is Boundary.NONE
+        tail = not span.final and span.boundary is Boundary.NONE
+        return head, tail
+
     def next_span(self, now_ns: int) -> Span | None:
         """What the voice should say next; None while a span is in flight, the queue is full or text is short."""
         if self._in_flight is not None or not self.has_room:
@@ -195,6 +203,9 @@ class SpeechStream:
         span = self.scheduler.next_span(now_ns, self.ahead_ms(now_ns))
         if span is None:
             return None
+        if self._in_flight_prev is not None:
+            self._prev_boundary = self._in_flight_prev.boundary
+        self._in_flight_prev = span
         self._in_flight = span
         self._span_base = self._voice_samples
         self._span_asked_ns = now_ns
@@ -326,6 +337,8 @@ class SpeechStream:
         self._frames.clear()
         self._marks.clear()
         self._in_flight = None
+        self._in_flight_prev = None
+        self._prev_boundary = Boundary.SENTENCE
         self.framer.reset()
         self._new_utterance(framer_reset=False)
         return report

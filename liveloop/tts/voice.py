@@ -75,7 +75,9 @@ class Synthesizer(Protocol):
     name: str
     sample_rate: int
 
-    def stream(self, words: Sequence[str]) -> Iterator[SynthChunk]: ...
+    def stream(self, words: Sequence[str], *, join_head: bool = False, join_tail: bool = False) -> Iterator[SynthChunk]:
+        """join_head/join_tail: the span continues a phrase before/after it: trim the silence there."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ class VoiceConfig:
     noise_scale: float | None = None
     noise_w_scale: float | None = None
     gain: float = 1.5  # fixed gain (Piper normalises each sentence to its peak, which a stream cannot)
+    join_keep_frames: int = 2  # at a mid-phrase join keep this much of the edge silence (2 × 11.6 ms)
     warmup: bool = True
 
     def __post_init__(self) -> None:
@@ -101,6 +104,8 @@ class VoiceConfig:
             )
         if not 0 <= self.context_frames <= 64:
             raise ValueError(f"context_frames must be in [0, 64], got {self.context_frames}")
+        if not 0 <= self.join_keep_frames <= 16:
+            raise ValueError(f"join_keep_frames must be in [0, 16], got {self.join_keep_frames}")
         if not 0.0 < self.gain <= 8.0:
             raise ValueError(f"gain must be in (0, 8], got {self.gain}")
         for name in ("length_scale", "noise_scale", "noise_w_scale"):
@@ -251,21 +256,30 @@ class PiperSynthesizer:
         return ids, starts
 
     # -- streaming synthesis --------------------------------------------------------
-    def stream(self, words: Sequence[str]) -> Iterator[SynthChunk]:
-        """Audio for `words` (one span), chunk by chunk; the first chunk of each sentence carries its words."""
+    def stream(self, words: Sequence[str], *, join_head: bool = False, join_tail: bool = False) -> Iterator[SynthChunk]:
+        """Audio for `words` (one span), chunk by chunk; the first chunk of each sentence carries its words.
+
+        join_head / join_tail: the span is cut from a phrase that goes on before / after it, so
+        the silence a sentence would start / end with (the BOS/EOS frames) is trimmed to
+        `join_keep_frames`: spans of one phrase then join without a gap.
+        """
         text = " ".join(words)
         sentences = self.phonemize(text)
         if not sentences:
             return
         word_at = _map_words(list(words), sentences)  # word i → (sentence, phoneme index)
         offset = 0
+        last = len(sentences) - 1
         for si, phonemes in enumerate(sentences):
             ids, ph_starts = self.to_ids(phonemes)
             if len(ids) <= 3:
                 continue
             sent_words = [(wi, sp) for wi, (s, sp) in enumerate(word_at) if s == si]
             if self.streaming:
-                offset = yield from self._stream_sentence(ids, ph_starts, sent_words, list(words), offset, si == 0)
+                trim = (join_head and si == 0, join_tail and si == last)
+                offset = yield from self._stream_sentence(
+                    ids, ph_starts, sent_words, list(words), offset, si == 0, trim
+                )
             else:
                 offset = yield from self._whole_sentence(ids, ph_starts, sent_words, list(words), offset)
 
@@ -310,14 +324,24 @@ class PiperSynthesizer:
         words: list[str],
         offset: int,
         first: bool,
+        trim: tuple[bool, bool] = (False, False),
     ) -> Generator[SynthChunk, None, int]:
         t0 = time.perf_counter()
         z, frames = self.front(ids)
         front_s = time.perf_counter() - t0
-        cum = np.concatenate([[0], np.cumsum(frames)])  # frame index where each id starts
+        keep = self.config.join_keep_frames
+        n_frames = int(z.shape[2])
+        head = max(0, int(frames[:2].sum()) - keep) if trim[0] else 0  # BOS + PAD: the leading silence
+        tail = max(0, int(frames[-2:].sum()) - keep) if trim[1] else 0  # last PAD + EOS: the trailing silence
+        if head + tail >= n_frames:
+            head = tail = 0
+        z = z[:, :, head : n_frames - tail]
+        cum = np.concatenate([[0], np.cumsum(frames)]) - head  # frame index where each id starts (after trim)
         timings = tuple(
             WordTiming(
-                wi, words[wi], offset + int(cum[ph_starts[pi]] if pi < len(ph_starts) else cum[-1]) * HOP_SAMPLES
+                wi,
+                words[wi],
+                offset + max(0, int(cum[ph_starts[pi]] if pi < len(ph_starts) else cum[-1])) * HOP_SAMPLES,
             )
             for wi, pi in sent_words
         )

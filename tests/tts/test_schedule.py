@@ -32,7 +32,8 @@ def run_free(tokens: list[str], cfg: SchedulerConfig, ahead_ms: float = 0.0) -> 
 
 def test_balance_word_by_word_grows_1_3_4_and_cuts_at_sentences() -> None:
     spans = run_free(words_of(TEXT), SchedulerConfig(schedule=Schedule.BALANCE, tokens_are_words=True))
-    assert [s.text for s in spans] == ["Sure,", "I can see", "the red cup on", "the table.", "Do you want it?"]
+    # "on" would end a mid-phrase cut: it moves to the next span
+    assert [s.text for s in spans] == ["Sure,", "I can see", "the red cup", "on the table.", "Do you want it?"]
     assert [s.index for s in spans] == [0, 1, 2, 3, 4]
     assert spans[0].first_token_ns == 0  # the first span is the first token: audio can start at once
     assert spans[3].boundary is Boundary.SENTENCE
@@ -44,7 +45,7 @@ def test_turbo_word_by_word_takes_every_word_at_once() -> None:
 
 
 def test_boost_first_one_word_then_four() -> None:
-    spans = run_free(words_of("a b c d e f g h i"), SchedulerConfig(schedule=Schedule.BOOST, tokens_are_words=True))
+    spans = run_free(words_of("b c d e f g h i j"), SchedulerConfig(schedule=Schedule.BOOST, tokens_are_words=True))
     assert [len(s.words) for s in spans] == [1, 4, 4]
 
 
@@ -125,6 +126,18 @@ def test_a_digit_dot_is_not_a_sentence_end_until_the_next_token() -> None:
     assert s.next_span(0).text == "It costs"  # type: ignore[union-attr]
     s.feed("5 dollars.", 0)
     assert s.next_span(0).text == "3.5 dollars."  # type: ignore[union-attr]
+
+
+def test_a_mid_phrase_cut_moves_before_weak_words_and_a_is_never_alone() -> None:
+    text = "we found three people sitting in the room today"
+    spans = run_free([text], SchedulerConfig(steps=((1, 1), (6, 6))))
+    assert [s.text for s in spans] == ["we", "found three people sitting", "in the room today"]
+    s = InterleavingScheduler(SchedulerConfig(tokens_are_words=True))
+    s.feed("A", 0)
+    assert s.next_span(0) is None  # read alone, espeak-ng says the letter
+    s.feed(" cup", 1)
+    span = s.next_span(1)
+    assert span is not None and span.text == "A cup"
 
 
 def test_lone_punctuation_tokens_attach_to_the_previous_word() -> None:
