@@ -10,6 +10,7 @@ import numpy as np
 from liveloop.assets import asset_path
 from liveloop.graph import Collect, Graph, Inlet, MonotonicClock
 from liveloop.testing import NodeHarness
+from liveloop.vision.appearance import AppearanceKind
 from liveloop.vision.nodes import Predictor, Tracker
 from liveloop.vision.predictor import PredictMethod, PredictorConfig
 from liveloop.vision.tracker import TrackerConfig
@@ -115,3 +116,25 @@ async def test_video_file_flows_through_the_graph_with_a_budget() -> None:
     assert ids == {1}
     assert "frame_to_tracks" in report.table()
     assert all(p.valid_at_ns >= p.track.captured_ns for b in with_face for p in b.tracks)
+
+
+async def test_a_tight_budget_makes_the_runtime_pick_detect_every_6() -> None:
+    node = _marker_tracker(appearance=AppearanceKind.NCC)
+    # 3 ms per frame: only the detect-every-6 mode's prior cost (4 ms) comes close, so it is the cheapest pick
+    async with NodeHarness(node, node_budget_ms=3.0) as h:
+        for i in range(12):
+            await h.feed("frames", marker_frame([(20 + 4 * i, 40, 20, 20)]), at_s=i / 30)
+            await h.idle()
+    assert {b.detect_every for b in h.data("tracks")} == {6}
+    assert node.core is not None and node.core.stats.detector_runs == 2
+    ids = {t.track_id for b in h.data("tracks") for t in b.tracks}
+    assert ids == {1}  # followed by the template tracker between detections
+
+
+async def test_no_budget_means_the_best_mode() -> None:
+    node = _marker_tracker()
+    async with NodeHarness(node) as h:
+        for i in range(4):
+            await h.feed("frames", marker_frame([(20, 40, 20, 20)]), at_s=i / 30)
+            await h.idle()
+    assert {b.detect_every for b in h.data("tracks")} == {1}
