@@ -238,6 +238,30 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """WER against emission latency p50 (bars to p95), one point per method."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        x, x95, y = r["latency_ms_p50"], r["latency_ms_p95"], 100 * r["wer"]
+        ax.errorbar([x], [y], xerr=[[0], [max(0.0, x95 - x)]], fmt="o", capsize=3, label=r["method"])
+    ax.axvline(300, ls="--", c="gray", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("emission latency p50 → p95 (ms, emit − word end)")
+    ax.set_ylabel("WER (%)")
+    ax.set_title("Streaming ASR on this CPU (tiny.en, same weights)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="5 short clips, 300 and 1000 ms chunks only")
@@ -302,7 +326,8 @@ def main() -> int:
         "table": table(rows),
     }
     out.write_text(json.dumps(blob, indent=1))
-    print(f"wrote {out}")
+    plot(rows, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png').name}")
     return 0
 
 
