@@ -59,29 +59,35 @@ async def browser_turns(url: str, wav: Path, n_turns: int, timeout_s: float) -> 
         await page.wait_for_function("window.liveloop.probe !== undefined", timeout=30_000)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            n = await page.evaluate("window.liveloop.probe.micEnds.length")
-            if n >= n_turns + 1:
+            n = await page.evaluate("window.liveloop.events.filter(e => e.type === 'audio.start' && e.spoken).length")
+            if n >= n_turns:
                 break
             await asyncio.sleep(0.5)
-        await asyncio.sleep(GAP_S)
+        await asyncio.sleep(1.0)
         probe = json.loads(await page.evaluate("JSON.stringify(window.liveloop.probe)"))
         events = json.loads(
-            await page.evaluate("JSON.stringify(window.liveloop.events.filter(e => e.type === 'audio.start'))")
+            await page.evaluate(
+                "JSON.stringify(window.liveloop.events.filter(e => ['utterance.end', 'audio.start'].includes(e.type)))"
+            )
         )
         await page.screenshot(path=str(Path(tempfile.gettempdir()) / "liveloop_v2v_browser.png"))
         await browser.close()
+    # Pair by turn: utterance k (k-th utterance.end with text) is answered by turn k (its audio.start).
+    # The user's end of speech is the last microphone speech end before the utterance was reported;
+    # the agent's audio at the client is the first start the probe heard after the server sent it.
+    utterances = [e for e in events if e["type"] == "utterance.end" and e["text"].strip()]
+    starts = {e["turn"]: e for e in events if e["type"] == "audio.start" and e.get("spoken")}
     turns = []
-    starts = probe["agentStarts"]
-    for end in probe["micEnds"][:n_turns]:
-        agent = next((s for s in starts if end < s < end + GAP_S * 1000), None)
-        if agent is None:
-            turns.append({"client_ms": None, "server_ms": None})
-            continue
-        server = next((e for e in events if end < e["received_ms"] < agent + 1000), None)
+    for k, u in enumerate(utterances[:n_turns], start=1):
+        server = starts.get(k)
+        end = nearest_end(probe["micEnds"], u["received_ms"], server, scale=1.0)
+        agent = None
+        if server is not None:
+            agent = next((a for a in probe["agentStarts"] if a > server["received_ms"] - 100), None)
         turns.append(
             {
-                "client_ms": agent - end,
-                "server_ms": server.get("voice_to_voice_ms") if server else None,
+                "client_ms": agent - end if agent is not None and end is not None else None,
+                "server_ms": server["voice_to_voice_ms"] if server else None,
                 "stages": server.get("stages") if server else None,
             }
         )
@@ -99,14 +105,15 @@ async def ws_turns(url: str, wav: Path, ends_s: list[float], n_turns: int) -> di
     turns: list[dict] = []
     async with websockets.connect(ws_url, max_size=None) as ws:
         sent_end: list[float] = []  # client time of each prompt's end of speech
-        first_audio: list[float] = []
-        servers: list[dict] = []
-        waiting = False
+        utter_t: list[float] = []  # when each utterance.end (with text) arrived
+        replying: int | None = None  # the turn whose reply text arrived and whose audio is next
+        first_audio: dict[int, float] = {}  # turn → receive time of its first audio frame
+        servers: dict[int, dict] = {}
 
         async def speak() -> None:
             t0 = time.monotonic()
             loops = 0
-            while len(sent_end) < n_turns:
+            while len(utter_t) < n_turns:
                 base = loops * file_s
                 for i in range(0, len(pcm), frame_bytes):
                     # real time: frame k leaves at t0 + (its end) on the monotonic clock
@@ -117,46 +124,67 @@ async def ws_turns(url: str, wav: Path, ends_s: list[float], n_turns: int) -> di
                     for e in ends_s:
                         if i / 32000 <= e < (i + frame_bytes) / 32000:
                             sent_end.append(sent_t - 0.02 + (e - i / 32000))
-                    if len(sent_end) >= n_turns and i / 32000 > ends_s[(n_turns - 1) % len(ends_s)] + GAP_S - 0.5:
+                    if len(utter_t) >= n_turns:
                         return
                 loops += 1
 
         async def listen() -> None:
-            nonlocal waiting
+            nonlocal replying
             async for msg in ws:
+                now = time.monotonic()
                 if isinstance(msg, bytes):
-                    if waiting:
-                        first_audio.append(time.monotonic())
-                        waiting = False
+                    if replying is not None:  # the first audio frame after a reply's text
+                        first_audio[replying] = now
+                        replying = None
                     continue
                 ev = json.loads(msg)
-                if ev["type"] == "agent.reply":
-                    waiting = True
-                elif ev["type"] == "audio.start":
-                    servers.append(ev)
-                if len(first_audio) >= n_turns and len(servers) >= n_turns:
+                if ev["type"] == "utterance.end" and ev["text"].strip():
+                    utter_t.append(now)
+                elif ev["type"] == "agent.reply":
+                    replying = ev["turn"]
+                elif ev["type"] == "audio.start" and ev.get("spoken"):
+                    servers[ev["turn"]] = ev
+                if len(servers) >= n_turns:
                     return
 
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(speak())
+            speaker = tg.create_task(speak())
             listener = tg.create_task(listen())
             try:
-                async with asyncio.timeout(n_turns * (GAP_S + 3) + 30):
+                async with asyncio.timeout(n_turns * (GAP_S + 3) + 60):
                     await listener
             except TimeoutError:
                 listener.cancel()
-    for end in sent_end[:n_turns]:
-        agent = next((a for a in first_audio if end < a < end + GAP_S), None)
-        idx = first_audio.index(agent) if agent is not None else None
-        server = servers[idx] if idx is not None and idx < len(servers) else None
+            speaker.cancel()
+    for k, ut in enumerate(utter_t[:n_turns], start=1):
+        server = servers.get(k)
+        end = nearest_end(sent_end, ut, server, scale=1e-3)
+        agent = first_audio.get(k)
         turns.append(
             {
-                "client_ms": None if agent is None else 1000 * (agent - end),
+                "client_ms": 1000 * (agent - end) if agent is not None and end is not None else None,
                 "server_ms": server.get("voice_to_voice_ms") if server else None,
                 "stages": server.get("stages") if server else None,
             }
         )
     return {"turns": turns}
+
+
+def nearest_end(ends: list[float], reported: float, server: dict | None, *, scale: float) -> float | None:
+    """The client's end of speech for an utterance reported at `reported`.
+
+    The server says how long it took from the end of speech to the report (endpointing + ASR
+    flush); the client's end of speech is the one nearest to `reported` minus that (robust when
+    replies lag behind the prompts). `scale` converts ms to the client's time unit.
+    """
+    before = [e for e in ends if e < reported]
+    if not before:
+        return None
+    if server is None or not server.get("stages"):
+        return before[-1]
+    st = server["stages"]
+    expected = reported - scale * (st.get("endpoint_ms", 0.0) + st.get("asr_final_ms", 0.0))
+    return min(before, key=lambda e: abs(e - expected))
 
 
 def summarise(res: dict) -> dict:

@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   pc: null, dc: null, stream: null, canvasTimer: null, statsTimer: null,
-  regions: [], tracks: [], turn: 0, agentMsg: null, config: null,
+  regions: [], tracks: [], turn: 0, agentMsg: null, msgs: {}, config: null,
   events: [], audio: { bytes: 0, packets: 0, firstAudioAt: null }, budgets: {},
 };
 window.liveloop = state;  // for tests and for the curious
@@ -155,8 +155,8 @@ function onEvent(ev) {
     case "caption": caption(ev); break;
     case "audio.start":
       state.audio.firstAudioAt = performance.now();
-      if (state.agentMsg) {
-        state.agentMsg.meta.textContent = ev.spoken
+      if (state.msgs[ev.turn]) {
+        state.msgs[ev.turn].meta.textContent = ev.spoken
           ? `voice→voice ${ev.voice_to_voice_ms.toFixed(0)} ms` : `text→voice ${ev.text_to_voice_ms.toFixed(0)} ms`;
       }
       break;
@@ -180,13 +180,14 @@ function addMsg(who, text) {
   return { el, body, meta };
 }
 function agentToken(ev) {
-  if (!state.agentMsg || state.agentMsg.turn !== ev.turn) {
-    state.agentMsg = addMsg("agent", ""); state.agentMsg.turn = ev.turn;
-    state.agentMsg.full = ""; state.agentMsg.spoken = "";
-    state.agentMsg.body.innerHTML = '<span class="spoken"></span><span class="unspoken"></span>';
+  let m = state.msgs[ev.turn];
+  if (!m) {
+    m = addMsg("agent", ""); m.turn = ev.turn; m.full = ""; m.spoken = "";
+    m.body.innerHTML = '<span class="spoken"></span><span class="unspoken"></span>';
+    state.msgs[ev.turn] = m; state.agentMsg = m;
   }
-  state.agentMsg.full += ev.text;
-  renderAgent(state.agentMsg);
+  m.full += ev.text;
+  renderAgent(m);
 }
 function renderAgent(m) {  // spoken words bright, the rest of the reply dim until its audio plays
   m.body.firstChild.textContent = m.spoken;
@@ -195,8 +196,8 @@ function renderAgent(m) {  // spoken words bright, the rest of the reply dim unt
 function caption(ev) {  // a caption arrives when its audio leaves the server: sync highlight
   $("caption").textContent = ((caption.turn === ev.turn ? $("caption").textContent : "") + ev.text).slice(-90);
   caption.turn = ev.turn;
-  const m = state.agentMsg;
-  if (m && m.turn === ev.turn) { m.spoken += ev.text; renderAgent(m); }
+  const m = state.msgs[ev.turn];
+  if (m) { m.spoken += ev.text; renderAgent(m); }
 }
 
 // --- overlay: tracked boxes and predicted paths ------------------------------------
