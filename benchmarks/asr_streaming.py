@@ -287,21 +287,31 @@ def main() -> int:
     print(f"{len(clips)} clips, {sum(c.audio.size for c in clips) / SAMPLE_RATE:.1f} s of audio; load {load0}")
 
     enc_timer = EncoderTimer(model)
-    offline, offline_words = run_offline(model, clips)
+    threads_seen: dict[str, int] = {}
+
+    def one_thread(name: str, fn, *a):
+        """Run a method with torch on one thread (CPU time is measured on this thread) and check it stayed so."""
+        torch.set_num_threads(1)
+        out = fn(*a)
+        threads_seen[name] = torch.get_num_threads()
+        print(f"{name} done (torch threads after: {threads_seen[name]})", flush=True)
+        return out
+
+    offline, offline_words = one_thread("offline", run_offline, model, clips)
     offline.encoder_s = enc_timer.total
     results = [offline]
-    print("offline done", flush=True)
-    results.append(run_local_agreement(model, clips, offline_words, enc_timer))
-    print("LocalAgreement done", flush=True)
+    results.append(one_thread("LocalAgreement-2", run_local_agreement, model, clips, offline_words, enc_timer))
     for ch in chunks:
-        results.append(run_causal(model, clips, offline_words, ch, "liveloop causal (untuned)"))
-        print(f"causal {ch} ms done", flush=True)
+        results.append(
+            one_thread(f"causal {ch}", run_causal, model, clips, offline_words, ch, "liveloop causal (untuned)")
+        )
     tuned_path = None if args.adapter == "none" else (BUNDLED if args.adapter == "auto" else Path(args.adapter))
     if tuned_path is not None and tuned_path.exists():
         tuned = load_adapter_for(model, tuned_path)
         for ch in chunks:
-            results.append(run_causal(tuned, clips, offline_words, ch, "liveloop causal (LoRA)"))
-            print(f"tuned {ch} ms done", flush=True)
+            results.append(
+                one_thread(f"tuned {ch}", run_causal, tuned, clips, offline_words, ch, "liveloop causal (LoRA)")
+            )
     rows = [summarise(r, clips, offline.hyps) for r in results]
     rows[0]["latency_note"] = "offline: emitted when the clip ends"
     print()
