@@ -79,7 +79,8 @@ def main() -> int:
                 f"{task:12s} {sampler:10s} success {r.success:6.1%} {r.success_per_seed}  NFE/decision "
                 f"{r.nfe_per_decision:3d} (mean {r.nfe_mean:5.1f})  ms/decision p50 {r.ms_per_decision_p50:7.1f} "
                 f"(CPU {r.cpu_ms_per_decision_p50:6.1f}) first {r.ms_first_decision:7.1f}  {r.outcomes}  "
-                f"[{time.monotonic() - ts:.0f} s]",
+                + ("" if r.mean_max_coverage is None else f"coverage {r.mean_max_coverage:.2f}  ")
+                + f"[{time.monotonic() - ts:.0f} s]",
                 flush=True,
             )
     meta = {

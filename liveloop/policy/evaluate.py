@@ -62,6 +62,7 @@ class EvalResult:
     ms_first_decision: float
     cpu_ms_per_decision_p50: float  # CPU time of the deciding thread: what the decision costs without contention
     outcomes: dict[str, int] = field(default_factory=dict)
+    mean_max_coverage: float | None = None  # Push-T: best goal coverage reached per episode, averaged
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -76,6 +77,7 @@ class EvalResult:
             "ms_first_decision": self.ms_first_decision,
             "cpu_ms_per_decision_p50": self.cpu_ms_per_decision_p50,
             "outcomes": self.outcomes,
+            **({} if self.mean_max_coverage is None else {"mean_max_coverage": self.mean_max_coverage}),
         }
 
 
@@ -117,10 +119,12 @@ def rollout(
     progress: bool = False,
     outcomes: list[str] | None = None,
     cpu_ms: list[float] | None = None,
+    scores: list[float] | None = None,
 ) -> tuple[np.ndarray, list[int]]:
     """Run one episode per seed in lock-step. -> (success (N,) bool, NFE of every decision).
 
-    ``outcomes`` (if given) receives each episode's ``info["outcome"]`` (or success/timeout).
+    ``outcomes`` (if given) receives each episode's ``info["outcome"]`` (or success/timeout);
+    ``scores`` each episode's ``info["max_coverage"]`` where the task reports one (Push-T).
     """
     cfg = policy.config
     task = task or get_task(cfg.task)
@@ -156,6 +160,8 @@ def rollout(
                 success[e] = res.success
                 if outcomes is not None:
                     outcomes.append(str(res.info.get("outcome", "success" if res.success else "timeout")))
+                if scores is not None and "max_coverage" in res.info:
+                    scores.append(float(res.info["max_coverage"]))
             else:
                 keep.append(b)
         if len(keep) < live.size:
@@ -188,10 +194,13 @@ def evaluate_sampler(
     task = get_task(policy.config.task)
     rates, all_nfe = [], []
     outcomes: list[str] = []
+    scores: list[float] = []
     for s in range(n_seeds):
         base = 1_000_000 + 100_000 * (seed + s)
         seeds = range(base, base + n_episodes)
-        ok, nfes = rollout(policy, sampler, seeds, task, sampler_seed=seed + s, progress=progress, outcomes=outcomes)
+        ok, nfes = rollout(
+            policy, sampler, seeds, task, sampler_seed=seed + s, progress=progress, outcomes=outcomes, scores=scores
+        )
         rates.append(float(ok.mean()))
         all_nfe.extend(nfes)
     timings: list[float] = []
@@ -217,4 +226,5 @@ def evaluate_sampler(
         ms_first_decision=float(np.median(first_ms)),
         cpu_ms_per_decision_p50=float(np.median(cpu)),
         outcomes={k: outcomes.count(k) for k in sorted(set(outcomes))},
+        mean_max_coverage=float(np.mean(scores)) if scores else None,
     )
