@@ -134,7 +134,7 @@ def _offline(model, audio, args: argparse.Namespace) -> int:
     from liveloop.asr.simulate import transcribe_offline
 
     t0 = time.perf_counter()
-    text, words = transcribe_offline(model, audio)
+    text, words = transcribe_offline(model, audio, word_timestamps=args.json)
     rtf = (time.perf_counter() - t0) / (audio.size / 16000)
     if args.json:
         for w, s, e in words:

@@ -118,12 +118,14 @@ def stream_file(
     return res
 
 
-def transcribe_offline(model: nn.Module, audio: np.ndarray) -> tuple[str, list[tuple[str, float, float]]]:
+def transcribe_offline(
+    model: nn.Module, audio: np.ndarray, word_timestamps: bool = True
+) -> tuple[str, list[tuple[str, float, float]]]:
     """whisper.transcribe, greedy (temperature 0, no fallback), English, word timestamps: (text, words)."""
     import whisper
 
     out = whisper.transcribe(
-        model, audio, language="en", temperature=0.0, fp16=False, word_timestamps=True, verbose=None
+        model, audio, language="en", temperature=0.0, fp16=False, word_timestamps=word_timestamps, verbose=None
     )
     words = [(w["word"], float(w["start"]), float(w["end"])) for seg in out["segments"] for w in seg.get("words", [])]
     return out["text"].strip(), words
