@@ -49,7 +49,7 @@ def test_barge_in_stops_output_and_reports_what_was_heard(synth: PiperSynthesize
     assert res.interrupt_ns is not None
     assert res.frames_after_interrupt == 0  # nothing leaves after the interrupt
     (report,) = [r for r in res.reports if r.interrupted]
-    assert report.played_ms == pytest.approx(400.0, abs=60.0)
+    assert 380.0 <= report.played_ms <= 1000.0  # 400 ms after the first frame (later if the loop was late)
     heard = report.spoken_text.split()
     assert heard and TEXT.split()[: len(heard)] == heard and len(heard) < len(TEXT.split())
     assert report.dropped_words > 0
