@@ -41,7 +41,7 @@ from tests.e2e.conftest import CHROMIUM, ServeProcess, chromium_args  # noqa: E4
 from tests.e2e.media import prompts_wav  # noqa: E402
 
 PROMPTS = ["Hello there", "What do you see", "Go left", "Stop"]
-GAP_S = 4.5
+GAP_S = 7.0  # silence after each prompt: the reply (≈ 1–3 s of speech) ends before the next prompt
 
 
 def pct(xs: list[float], q: float) -> float | None:
@@ -59,7 +59,7 @@ async def browser_turns(url: str, wav: Path, n_turns: int, timeout_s: float) -> 
         await page.wait_for_function("window.liveloop.probe !== undefined", timeout=30_000)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            n = await page.evaluate("window.liveloop.events.filter(e => e.type === 'audio.start' && e.spoken).length")
+            n = await page.evaluate("window.liveloop.turnLog.filter(e => e.type === 'audio.start' && e.spoken).length")
             if n >= n_turns:
                 break
             await asyncio.sleep(0.5)
@@ -67,7 +67,7 @@ async def browser_turns(url: str, wav: Path, n_turns: int, timeout_s: float) -> 
         probe = json.loads(await page.evaluate("JSON.stringify(window.liveloop.probe)"))
         events = json.loads(
             await page.evaluate(
-                "JSON.stringify(window.liveloop.events.filter(e => ['utterance.end', 'audio.start'].includes(e.type)))"
+                "JSON.stringify(window.liveloop.turnLog.filter(e => ['utterance.end', 'audio.start'].includes(e.type)))"
             )
         )
         await page.screenshot(path=str(Path(tempfile.gettempdir()) / "liveloop_v2v_browser.png"))
@@ -83,7 +83,8 @@ async def browser_turns(url: str, wav: Path, n_turns: int, timeout_s: float) -> 
         end = nearest_end(probe["micEnds"], u["received_ms"], server, scale=1.0)
         agent = None
         if server is not None:
-            agent = next((a for a in probe["agentStarts"] if a > server["received_ms"] - 100), None)
+            sent = server["received_ms"]  # the data channel event left with the turn's first sample
+            agent = next((a for a in probe["agentStarts"] if sent - 100 < a < sent + 1500), None)
         turns.append(
             {
                 "client_ms": agent - end if agent is not None and end is not None else None,

@@ -6,8 +6,9 @@ const $ = (id) => document.getElementById(id);
 const state = {
   pc: null, dc: null, stream: null, canvasTimer: null, statsTimer: null,
   regions: [], tracks: [], turn: 0, agentMsg: null, msgs: {}, config: null,
-  events: [], audio: { bytes: 0, packets: 0, firstAudioAt: null }, budgets: {},
+  events: [], turnLog: [], audio: { bytes: 0, packets: 0, firstAudioAt: null }, budgets: {},
 };
+const TURN_EVENTS = new Set(["utterance.end", "agent.reply", "audio.start", "audio.flush"]);
 window.liveloop = state;  // for tests and for the curious
 const hashParams = new URLSearchParams(location.hash.slice(1));
 const token = hashParams.get("token");
@@ -138,6 +139,7 @@ function onEvent(ev) {
   ev.received_ms = performance.now();
   state.events.push(ev);
   if (state.events.length > 500) state.events.shift();
+  if (TURN_EVENTS.has(ev.type) && state.turnLog.length < 5000) state.turnLog.push(ev);  // for dashboards and tests
   switch (ev.type) {
     case "hello": {
       const c = ev.capabilities || {};
