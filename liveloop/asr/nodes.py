@@ -181,6 +181,7 @@ class StreamingWhisper(Node):
         self.origins = OriginMap()
         self._text: list[str] = []
         self._utt_start_ns: int | None = None
+        self._pending_eou: list[Event] = []  # end-of-utterance events waiting for their audio
 
     async def setup(self, ctx: NodeContext) -> None:
         def load() -> StreamingRecognizer:
@@ -197,7 +198,10 @@ class StreamingWhisper(Node):
         assert core is not None
         if event.port == "vad":
             if isinstance(event.data, EndOfUtterance):
-                await self._finish(ctx, event)
+                if self.origins.n_samples >= round(event.data.detected_s * SAMPLE_RATE):
+                    await self._finish(ctx, event)
+                else:  # the audio it speaks about is still queued behind: close the segment when it is in
+                    self._pending_eou.append(event)
             return
         x = _samples(event.data, self.name)
         self.origins.add(x.size, event.origin_ns)
@@ -208,6 +212,8 @@ class StreamingWhisper(Node):
             core.set_chunk_ms(int(chunk_ms))
         updates = await asyncio.to_thread(core.feed, x) if self.offload else core.feed(x)
         await self._emit(updates, ctx, event)
+        while self._pending_eou and self.origins.n_samples >= round(self._pending_eou[0].data.detected_s * SAMPLE_RATE):
+            await self._finish(ctx, self._pending_eou.pop(0))
 
     async def _emit(self, updates: list[Update], ctx: NodeContext, parent: Event) -> None:
         """Outputs keep the source and path of the audio event (so path budgets from the mic apply) with the

@@ -41,6 +41,7 @@ class SpeechStart:
 class EndOfUtterance:
     at_s: float  # end of the last speech frame
     start_s: float  # when this utterance's speech started
+    detected_s: float = 0.0  # end of the frame that decided it (at_s + the hangover); audio up to here was seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ class Endpointer:
             return None
         if end_s - self._last_speech_end_s >= cfg.hangover_ms / 1000 - 1e-9:
             self.state = VadState.SILENCE
-            return EndOfUtterance(self._last_speech_end_s, self._utt_start_s)
+            return EndOfUtterance(self._last_speech_end_s, self._utt_start_s, end_s)
         return None
 
     def reset(self) -> None:
@@ -179,5 +180,6 @@ class VadCore:
         """End of stream: an utterance still open ends at its last speech frame."""
         if self.endpointer.state is VadState.SPEECH:
             self.endpointer.reset()
-            return [EndOfUtterance(self.endpointer._last_speech_end_s, self.endpointer._utt_start_s)]
+            ep = self.endpointer
+            return [EndOfUtterance(ep._last_speech_end_s, ep._utt_start_s, self.n_frames * FRAME_S)]
         return []

@@ -73,3 +73,17 @@ def test_conversion_and_origin_map():
     om.add(1600, 2_000 * MS)  # a gap between frames: the map follows the frames' own origins
     assert om.origin_ns(0.05) == 1_050 * MS
     assert om.origin_ns(0.15) == 2_050 * MS
+
+
+async def test_end_of_utterance_waits_for_its_audio(model, arctic_clip):
+    """An EndOfUtterance that overtakes queued audio closes the segment only once that audio is in."""
+    node = StreamingWhisper(model=model, config=StreamConfig(chunk_ms=1000), adapter="none", offload=False)
+    clip = arctic_clip[:32000]
+    async with NodeHarness(node) as h:
+        await h.feed("vad", EndOfUtterance(at_s=1.5, start_s=0.0, detected_s=2.0), origin_ns=T0)
+        await h.idle()
+        assert h.data("utterance") == [] and node._pending_eou
+        await _feed_frames(h, clip)
+    assert not node._pending_eou
+    (utt,) = h.data("utterance")
+    assert utt.text and utt.end_origin_ns == T0 + 2_000 * MS
