@@ -19,7 +19,8 @@ the end of the last speech. `Vad` emits `SpeechStart` (and, when
 `EndOfUtterance`; `StreamingWhisper` closes its segment on `EndOfUtterance`.
 
 Chunk size is the knob (`modes`): the runtime picks it per event from the
-budget left; the recognizer switches at the next block boundary.
+budget left; the recognizer takes the pick at the start of each segment
+(utterance), so one utterance is decoded with one block size.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ class StreamingWhisper(Node):
     """Causal streaming Whisper: committed words with timestamps, partials, end of utterance."""
 
     audio = Input(object, Block(64), doc="16 kHz float32 mono frames (others converted)")
-    vad = Input(object, Block(16), doc="EndOfUtterance closes the segment (optional)")
+    vad = Input(object, Block(16), doc="SpeechStart / EndOfUtterance from Vad: gate decoding, close segments")
     partial = Output(Partial)
     words = Output(CommittedWord)
     utterance = Output(Utterance)
@@ -170,8 +171,11 @@ class StreamingWhisper(Node):
         size: str = "tiny.en",
         adapter: str | None = "auto",
         offload: bool = True,
+        preroll_ms: int = 320,
     ) -> None:
         super().__init__(name or "asr")
+        if preroll_ms < 0:
+            raise ValueError(f"preroll_ms must be >= 0, got {preroll_ms}")
         self.offload = offload  # run the recognizer in a worker thread (off the event loop)
         self.config = config or StreamConfig()
         self.model = model
@@ -182,6 +186,11 @@ class StreamingWhisper(Node):
         self._text: list[str] = []
         self._utt_start_ns: int | None = None
         self._pending_eou: list[Event] = []  # end-of-utterance events waiting for their audio
+        self._seen_samples = 0  # every sample received (the VAD's stream time)
+        self._gated = False  # True once VAD events arrive: silence is then not decoded
+        self._in_speech = False
+        self._preroll: list[tuple[np.ndarray, int]] = []  # recent silence (samples, origin), fed on speech start
+        self._preroll_samples = preroll_ms * SAMPLE_RATE // 1000
 
     async def setup(self, ctx: NodeContext) -> None:
         def load() -> StreamingRecognizer:
@@ -197,22 +206,44 @@ class StreamingWhisper(Node):
         core = self.core
         assert core is not None
         if event.port == "vad":
-            if isinstance(event.data, EndOfUtterance):
-                if self.origins.n_samples >= round(event.data.detected_s * SAMPLE_RATE):
-                    await self._finish(ctx, event)
-                else:  # the audio it speaks about is still queued behind: close the segment when it is in
-                    self._pending_eou.append(event)
+            await self._on_vad(event, ctx)
             return
         x = _samples(event.data, self.name)
-        self.origins.add(x.size, event.origin_ns)
+        self._seen_samples += x.size
+        if self._gated and not self._in_speech:  # VAD says silence: keep it as pre-roll, don't decode it
+            self._preroll.append((x, event.origin_ns))
+            while sum(a.size for a, _ in self._preroll) - self._preroll[0][0].size >= self._preroll_samples:
+                self._preroll.pop(0)
+        else:
+            await self._feed(x, event, ctx)
+        await self._close_due(ctx)
+
+    async def _feed(self, x: np.ndarray, event: Event, ctx: NodeContext) -> None:
+        core = self.core
+        assert core is not None
+        self.origins.add(x.size, event.origin_ns)  # stream time of the recognizer → capture time
         if self._utt_start_ns is None:
             self._utt_start_ns = event.origin_ns
         chunk_ms = ctx.mode.param("chunk_ms") if ctx.mode is not None else None
-        if chunk_ms and chunk_ms != core.config.chunk_ms:
-            core.set_chunk_ms(int(chunk_ms))
+        if chunk_ms and chunk_ms != core.config.chunk_ms and core.n_samples == core.seg_start:
+            core.set_chunk_ms(int(chunk_ms))  # switch between segments only: a mixed-block utterance decodes worse
         updates = await asyncio.to_thread(core.feed, x) if self.offload else core.feed(x)
         await self._emit(updates, ctx, event)
-        while self._pending_eou and self.origins.n_samples >= round(self._pending_eou[0].data.detected_s * SAMPLE_RATE):
+
+    async def _on_vad(self, event: Event, ctx: NodeContext) -> None:
+        self._gated = True  # from the first VAD event on, only speech (and its pre-roll) is decoded
+        if isinstance(event.data, SpeechStart):
+            self._in_speech = True
+            for x, origin in self._preroll:
+                await self._feed(x, event._replace(origin_ns=origin), ctx)
+            self._preroll.clear()
+        elif isinstance(event.data, EndOfUtterance):
+            self._pending_eou.append(event)  # closed once the audio it speaks about is in
+            await self._close_due(ctx)
+
+    async def _close_due(self, ctx: NodeContext) -> None:
+        while self._pending_eou and self._seen_samples >= round(self._pending_eou[0].data.detected_s * SAMPLE_RATE):
+            self._in_speech = False
             await self._finish(ctx, self._pending_eou.pop(0))
 
     async def _emit(self, updates: list[Update], ctx: NodeContext, parent: Event) -> None:
@@ -250,7 +281,9 @@ class StreamingWhisper(Node):
 
     async def on_eos(self, port: str, ctx: NodeContext) -> None:
         if port == "audio" and self.core is not None:
-            await self._finish(ctx, Event(None, 0, 0, self.name))
+            self._pending_eou.clear()
+            if self.core.n_samples > self.core.seg_start:  # an utterance is still open
+                await self._finish(ctx, Event(None, 0, 0, self.name))
 
 
 def with_chunk(config: StreamConfig, chunk_ms: int) -> StreamConfig:

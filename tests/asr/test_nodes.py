@@ -80,6 +80,7 @@ async def test_end_of_utterance_waits_for_its_audio(model, arctic_clip):
     node = StreamingWhisper(model=model, config=StreamConfig(chunk_ms=1000), adapter="none", offload=False)
     clip = arctic_clip[:32000]
     async with NodeHarness(node) as h:
+        await h.feed("vad", SpeechStart(at_s=0.0), origin_ns=T0)
         await h.feed("vad", EndOfUtterance(at_s=1.5, start_s=0.0, detected_s=2.0), origin_ns=T0)
         await h.idle()
         assert h.data("utterance") == [] and node._pending_eou
@@ -87,3 +88,15 @@ async def test_end_of_utterance_waits_for_its_audio(model, arctic_clip):
     assert not node._pending_eou
     (utt,) = h.data("utterance")
     assert utt.text and utt.end_origin_ns == T0 + 2_000 * MS
+
+
+async def test_vad_gates_silence(model, arctic_clip):
+    """Between utterances (after a VAD event says so) audio is not decoded: silence yields no words."""
+    node = StreamingWhisper(model=model, config=StreamConfig(chunk_ms=1000), adapter="none", offload=False)
+    async with NodeHarness(node) as h:
+        await h.feed("vad", EndOfUtterance(at_s=0.0, start_s=0.0, detected_s=0.0), origin_ns=T0)
+        await h.idle()
+        await _feed_frames(h, np.zeros(32000, np.float32))
+        await h.close()
+    assert h.data("words") == [] and h.data("utterance") == []
+    assert node.core.n_samples == 0 and len(node._preroll) <= 4  # only the last 320 ms kept as pre-roll
