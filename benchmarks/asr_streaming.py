@@ -153,6 +153,7 @@ def run_local_agreement(model, clips, offline_words, enc_timer: EncoderTimer, st
                 condition_on_previous_text=False,
                 verbose=None,
             )
+            torch.set_num_threads(1)  # whisper's word timing can leave torch on more threads
             hyp = [
                 (w["word"], buf_start + w["start"], buf_start + w["end"]) for s in out["segments"] for w in s["words"]
             ]

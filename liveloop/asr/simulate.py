@@ -122,10 +122,13 @@ def transcribe_offline(
     model: nn.Module, audio: np.ndarray, word_timestamps: bool = True
 ) -> tuple[str, list[tuple[str, float, float]]]:
     """whisper.transcribe, greedy (temperature 0, no fallback), English, word timestamps: (text, words)."""
+    import torch
     import whisper
 
+    threads = torch.get_num_threads()
     out = whisper.transcribe(
         model, audio, language="en", temperature=0.0, fp16=False, word_timestamps=word_timestamps, verbose=None
     )
+    torch.set_num_threads(threads)  # whisper's word timing (numba) can leave torch on more threads
     words = [(w["word"], float(w["start"]), float(w["end"])) for seg in out["segments"] for w in seg.get("words", [])]
     return out["text"].strip(), words
