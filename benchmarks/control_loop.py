@@ -78,6 +78,8 @@ async def run_one(
     env = {**os.environ, PASSWORD_ENV: creds.password, "PYTHONPATH": str(ROOT)}
     tag = f"{broker_name}-{hz}-{policy}-{'rt' if realtime else 'normal'}"
     agent_report, sim_report = work / f"agent-{tag}.json", work / f"sim-{tag}.json"
+    agent_report.unlink(missing_ok=True)  # a repeated run must not see the last one's files
+    sim_report.unlink(missing_ok=True)
     mosq: MosquittoBroker | None = None
     py = [sys.executable, "-m", "liveloop", "robot"]
     common = ["--username", creds.username, "--rate-hz", str(hz), "--robot-id", "bench"]
@@ -127,14 +129,23 @@ async def run_one(
             await asyncio.sleep(0.1)
         if agent.poll() is not None:
             raise RuntimeError(f"agent exited: {_tail(work / f'agent-{tag}.log')}")
-        sim_cmd = [*py, "sim", "--broker", url, *common, "--duration", str(duration_s + KILL_TAIL_S)]
+        sim_cmd = [*py, "sim", "--broker", url, *common]  # runs until SIGTERM, KILL_TAIL_S after the agent's kill
         sim_cmd += ["--report", str(sim_report), *(["--realtime"] if realtime else [])]
         sim = subprocess.Popen(sim_cmd, env=env, stdout=subprocess.DEVNULL, stderr=sim_log)
+        for _ in range(600):  # the clock starts once the agent hears the robot (process start-up is slow when loaded)
+            try:
+                if json.loads(agent_report.read_text()).get("states", 0) >= 25:
+                    break
+            except (OSError, ValueError):
+                pass
+            await asyncio.sleep(0.1)
         await asyncio.sleep(duration_s)
         kill_ns = time.monotonic_ns()
         agent.send_signal(signal.SIGKILL)
         await asyncio.to_thread(agent.wait, 10)
-        await asyncio.to_thread(sim.wait, 30 + KILL_TAIL_S)
+        await asyncio.sleep(KILL_TAIL_S)
+        sim.send_signal(signal.SIGTERM)  # the robot writes its report and exits
+        await asyncio.to_thread(sim.wait, 30)
         if sim.returncode != 0:
             raise RuntimeError(f"sim failed: {_tail(work / f'sim-{tag}.log')}")
     finally:
@@ -186,7 +197,14 @@ async def run_one(
     }
 
 
-def summarise(runs: list[dict[str, Any]], primary: str) -> dict[str, Any]:
+def _put_watchdog(entry: dict[str, Any], kills: list[float]) -> None:
+    """The dedicated kills (robot running on the expert's fresh actions at the moment of the SIGKILL)."""
+    entry["watchdog_stop_ms"] = round(statistics.median(kills), 2) if kills else None
+    entry["watchdog_stop_ms_max"] = max(kills) if kills else None
+    entry["watchdog_stop_ms_kills"] = kills
+
+
+def summarise(runs: list[dict[str, Any]], primary: str, kills: dict[str, list[float]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for b in sorted({r["broker"] for r in runs}):
         entry: dict[str, Any] = {}
@@ -206,6 +224,7 @@ def summarise(runs: list[dict[str, Any]], primary: str) -> dict[str, Any]:
                 "misses": main["misses"],
                 "state_to_action_ms_p50": main["state_to_action_ms_p50"],
                 "state_to_action_ms_p99": main["state_to_action_ms_p99"],
+                "state_to_action_ms_p99_warm": main["state_to_action_ms_p99_warm"],
                 "round_trip_ms_p99": main["round_trip_ms_p99"],
                 "policies": {r["policy"]: {k: v for k, v in r.items() if k != "jitter_ms"} for r in rt},
                 "normal_priority": None
@@ -213,9 +232,8 @@ def summarise(runs: list[dict[str, Any]], primary: str) -> dict[str, Any]:
                 else {k: normal[k] for k in ("jitter_ms_p50", "jitter_ms_p99", "misses", "state_to_action_ms_p99")},
             }
             stops += [r["watchdog_stop_ms"] for r in rs if r["watchdog_stop_ms"] is not None]
-        entry["watchdog_stop_ms"] = round(statistics.median(stops), 2) if stops else None
-        entry["watchdog_stop_ms_max"] = max(stops) if stops else None
-        entry["watchdog_stop_ms_all"] = stops
+        entry["watchdog_stop_ms_loop_runs"] = stops  # the kills ending the loop runs (when the robot was running)
+        _put_watchdog(entry, kills.get(b, []))
         out[b] = entry
     return out
 
@@ -223,7 +241,7 @@ def summarise(runs: list[dict[str, Any]], primary: str) -> dict[str, Any]:
 def table(runs: list[dict[str, Any]]) -> str:
     head = (
         f"{'broker':<10}{'Hz':>4} {'sim':<7}{'policy':<8}{'jit p50':>8}{'jit p99':>8}{'miss':>6}"
-        f"{'s→a p50':>9}{'s→a p99':>9}{'rt p99':>8}{'decide':>8}{'wd stop':>9}  at kill"
+        f"{'s→a p50':>9}{'s→a p99':>9}{'warm p99':>9}{'rt p99':>8}{'decide':>8}{'wd stop':>9}  at kill"
     )
     lines = [head, "-" * len(head)]
 
@@ -235,6 +253,7 @@ def table(runs: list[dict[str, Any]]) -> str:
             f"{r['broker']:<10}{r['hz']:>4} {r['sim_priority'][:6]:<7}{r['policy']:<8}"
             f"{f(r['jitter_ms_p50']):>8}{f(r['jitter_ms_p99']):>8}"
             f"{r['misses']:>6}{f(r['state_to_action_ms_p50']):>9}{f(r['state_to_action_ms_p99']):>9}"
+            f"{f(r['state_to_action_ms_p99_warm']):>9}"
             f"{f(r['round_trip_ms_p99']):>8}{f(r['decide_ms_p50']):>8}{f(r['watchdog_stop_ms']):>9}"
             f"  {r['mode_at_kill']}"
         )
@@ -276,7 +295,12 @@ async def main() -> int:
     ap.add_argument("--rates", default="50,100")
     ap.add_argument("--policies", default=None, help="default: rti,ddpm100,expert with a checkpoint, else expert")
     ap.add_argument("--no-normal", action="store_true", help="skip the normal-priority robot run of the primary policy")
+    ap.add_argument("--watchdog-reps", type=int, default=None, help="agent kills per broker (default 6, quick 3)")
+    ap.add_argument(
+        "--watchdog-only", action="store_true", help="only the watchdog phase, merged into the existing --out JSON"
+    )
     args = ap.parse_args()
+    reps = args.watchdog_reps or (3 if args.quick else 6)
     duration = args.duration or (10.0 if args.quick else 60.0)
     have_ckpt = _have_checkpoint()
     policies = (
@@ -288,8 +312,27 @@ async def main() -> int:
         print("mosquitto not installed: skipping it (apt-get install mosquitto)", file=sys.stderr)
         brokers.remove("mosquitto")
     load_before = _loadavg()
-    runs = []
+    runs: list[dict[str, Any]] = []
+    kills: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="liveloop-bench-") as tmp:
+        # watchdog phase: the expert keeps the robot running, then its agent is SIGKILLed
+        for b in brokers:
+            kills[b] = []
+            for i in range(reps):
+                print(f"… watchdog {b} kill {i + 1}/{reps}, load {_loadavg()}", file=sys.stderr)
+                r = await run_one(b, 50, "expert", 3.0, Path(tmp), True)
+                if r["watchdog_stop_ms"] is not None:
+                    kills[b].append(r["watchdog_stop_ms"])
+                else:
+                    print(f"  robot was {r['mode_at_kill']} at the kill: not counted", file=sys.stderr)
+        if args.watchdog_only:
+            result = json.loads(args.out.read_text())
+            old_kills = {b: e.get("watchdog_stop_ms_kills", []) for b, e in result["brokers"].items()}
+            result["brokers"] = summarise(result["runs"], result["primary_policy"], {**old_kills, **kills})
+            result["watchdog_loadavg"] = _loadavg()
+            args.out.write_text(json.dumps(result, indent=1))
+            print(json.dumps({b: result["brokers"][b]["watchdog_stop_ms_kills"] for b in kills}))
+            return 0
         for b in brokers:
             for hz in (int(x) for x in args.rates.split(",")):
                 plan = [(pol, True) for pol in policies] + ([] if args.no_normal else [(primary, False)])
@@ -311,7 +354,7 @@ async def main() -> int:
             if have_ckpt
             else "PLACEHOLDER: no policy checkpoint yet; 'expert' is the task's scripted expert, not a learned policy"
         ),
-        "brokers": summarise(runs, primary),
+        "brokers": summarise(runs, primary, kills),
         "runs": [{k: v for k, v in r.items() if k != "jitter_ms"} for r in runs],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
