@@ -276,6 +276,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
                 ax.plot(x, np.linspace(0, 1, x.size), ls=ls, label=f"{r['hz']} Hz, {r['policy']}, {r['sim_priority']}")
         ax.axvline(2.0, color="k", ls=":", lw=1, label="target p99 2 ms")
         ax.set_xscale("symlog", linthresh=0.1)
+        ax.set_xlim(left=0)
         ax.set_xlabel("tick lateness after deadline (ms)")
         ax.set_ylabel("share of ticks")
         ax.set_title(f"robot loop timing — {b}")

@@ -164,6 +164,8 @@ async def _robot_main(args: argparse.Namespace) -> int:
             print(json.dumps(report.summary(), indent=1))
     finally:
         if sim is not None:
+            # the agent is gone: let the robot's watchdog stop it (and report so) before the robot quits
+            await asyncio.sleep(args.watchdog_ms / 1000 + 0.3)
             sim.send_signal(signal.SIGTERM)
             try:
                 await asyncio.to_thread(sim.wait, 10)
