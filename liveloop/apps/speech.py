@@ -28,6 +28,8 @@ from liveloop.graph.clock import Clock, MonotonicClock
 from liveloop.rtc.audio import PcmFrame
 
 VAD_FRAME = 512  # Silero's frame at 16 kHz (32 ms); 480 is rejected
+RECENT_FRAMES = 16  # ≈ 0.5 s of audio kept to place the end of speech on the waveform
+END_LEVEL = 0.01  # -40 dBFS: a sample above it is still voice
 RATE = 16_000
 
 
@@ -62,6 +64,7 @@ class AsrRecognizer:
         self._pending = np.zeros(0, np.float32)
         self._pending_start_ns = 0
         self._preroll: deque[np.ndarray] = deque(maxlen=max(1, config.preroll_ms * RATE // 1000 // VAD_FRAME))
+        self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=RECENT_FRAMES)  # (end_ns, 512 samples)
         self._text: list[str] = []
         self._last_sample_ns = 0
 
@@ -78,6 +81,7 @@ class AsrRecognizer:
             chunk, self._pending = self._pending[:VAD_FRAME], self._pending[VAD_FRAME:]
             end_ns = self._pending_start_ns + VAD_FRAME * 1_000_000_000 // RATE
             self._pending_start_ns = end_ns
+            self._recent.append((end_ns, chunk))
             self._last_sample_ns = end_ns
             prob = float(self.vad(torch.from_numpy(chunk), RATE).item())
             turn = self.endpointer.feed(prob, end_ns)
@@ -92,7 +96,7 @@ class AsrRecognizer:
             else:
                 self._preroll.append(chunk)
             if turn is not None and turn.kind is TurnKind.END_OF_SPEECH:
-                out.extend(self._finish(turn.at_ns, end_ns))
+                out.extend(self._finish(self.refine_end(turn.at_ns), end_ns))
         return out
 
     def _recognise(self, samples: np.ndarray) -> list[TranscriptEvent]:
@@ -111,6 +115,21 @@ class AsrRecognizer:
                     )
                 )
         return out
+
+    def refine_end(self, vad_end_ns: int) -> int:
+        """The last sample louder than `END_LEVEL` at or before the VAD's end of speech.
+
+        Silero's probability stays high for a while after the voice stops (its frames are
+        32 ms and it smooths), so its end is late; the waveform says where the voice ended.
+        """
+        for frame_end_ns, chunk in reversed(self._recent):
+            if frame_end_ns - len(chunk) * 1_000_000_000 // RATE >= vad_end_ns:
+                continue
+            loud = np.nonzero(np.abs(chunk) > END_LEVEL)[0]
+            if loud.size:
+                t = frame_end_ns - (len(chunk) - loud[-1] - 1) * 1_000_000_000 // RATE
+                return min(t, vad_end_ns)
+        return vad_end_ns
 
     def _finish(self, end_ns: int, endpoint_ns: int) -> list[TranscriptEvent]:
         out = self._events(self.asr.end_segment())

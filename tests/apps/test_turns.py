@@ -47,3 +47,27 @@ def test_state_and_validation():
         EndpointConfig(start_threshold=0.3, end_threshold=0.5)
     with pytest.raises(ValueError, match="endpoint_ms must be >= 0"):
         EndpointConfig(endpoint_ms=-1)
+
+
+def test_end_of_speech_is_placed_on_the_waveform():
+    """AsrRecognizer.refine_end: the VAD's end (late) moves back to the last loud sample."""
+    import numpy as np
+
+    from liveloop.apps.speech import VAD_FRAME, AsrRecognizer
+
+    rec = AsrRecognizer.__new__(AsrRecognizer)  # only the waveform bookkeeping is exercised here
+    from collections import deque
+
+    rec._recent = deque(maxlen=16)
+    ns_per_frame = VAD_FRAME * 1_000_000_000 // 16_000  # 32 ms
+    for i in range(6):
+        chunk = np.zeros(VAD_FRAME, np.float32)
+        if i < 3:
+            chunk[:] = 0.2  # voice in frames 0-2
+        if i == 3:
+            chunk[:100] = 0.2  # the voice stops 100 samples into frame 3
+        rec._recent.append(((i + 1) * ns_per_frame, chunk))
+    vad_end = 5 * ns_per_frame  # the VAD thought speech lasted until the end of frame 4
+    end = rec.refine_end(vad_end)
+    assert end == 3 * ns_per_frame + 100 * 1_000_000_000 // 16_000
+    assert rec.refine_end(1 * ns_per_frame) == 1 * ns_per_frame  # never later than the VAD's end
