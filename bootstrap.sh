@@ -91,6 +91,8 @@ case "$MODE" in
     exec "$VENV/bin/liveloop" serve "$@" ;;
   test)
     setup 1
+    # the broker tests must run against a real Mosquitto here, not skip
+    export LIVELOOP_REQUIRE_MOSQUITTO=1
     exec "$VENV/bin/python" -m pytest -q "$@" ;;
   setup)
     if [ "${1:-}" = "--dev" ]; then setup 1; else setup 0; fi ;;
