@@ -279,7 +279,7 @@ class Graph:
             try:
                 async with asyncio.TaskGroup() as tg:
                     for ctx in self.runtimes.values():
-                        tg.create_task(self._run_counted(ctx), name=f"{self.name}/{ctx.name}")
+                        tg.create_task(run_node(ctx, self._node_done), name=f"{self.name}/{ctx.name}")
                     if duration_s is not None:
                         tg.create_task(self._stop_after(duration_s), name=f"{self.name}/timer")
                     tg.create_task(self._watch(), name=f"{self.name}/watch")
@@ -300,8 +300,7 @@ class Graph:
             self._running = False
         return RunReport(self, self.clock.now_ns() - started)
 
-    async def _run_counted(self, ctx: NodeContext) -> None:
-        await run_node(ctx)
+    def _node_done(self) -> None:
         self._live -= 1
         if self._live == 0 and self._stop is not None:
             self._stop.set()
