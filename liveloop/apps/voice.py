@@ -53,6 +53,10 @@ class Transport(Protocol):
 
     def flush_speech(self) -> int: ...
 
+    def speech_pending(self) -> bool:
+        """Is agent speech still queued or playing at the client (so that barge-in has something to stop)?"""
+        ...
+
 
 class TranscriptKind(enum.Enum):
     PARTIAL = "partial"
@@ -185,15 +189,16 @@ class VoiceSession:
 
     def barge_in(self, at_ns: int) -> None:
         """The user started speaking: stop the agent's audio now."""
-        if self._speaking_turn is None:
+        if self._speaking_turn is None and not self.transport.speech_pending():
             return
+        turn = self._speaking_turn if self._speaking_turn is not None else self.turn
         if self.speaker is not None:
             self.speaker.interrupt()
         dropped = self.transport.flush_speech()
         now = self.clock.now_ns()
         self.board.feed("barge_in", max(0.0, (now - at_ns) / NS_PER_MS))
         self.transport.send_event(
-            {"type": "audio.flush", "reason": "barge_in", "turn": self._speaking_turn, "dropped_samples": dropped}
+            {"type": "audio.flush", "reason": "barge_in", "turn": turn, "dropped_samples": dropped}
         )
         self._speaking_turn = None
 

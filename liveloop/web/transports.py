@@ -43,6 +43,9 @@ class RtcTransport:
         assert self.rtc is not None
         return self.rtc.speech.flush()
 
+    def speech_pending(self) -> bool:
+        return self.rtc is not None and len(self.rtc.speech) > 0
+
     def on_chunk(self, chunk: Chunk, sent_ns: int) -> None:
         """Called by the paced track for each 20 ms frame that carries speech or marks."""
         for payload in chunk.marks:
@@ -69,6 +72,7 @@ class WsTransport:
         self.session: Any = None
         self.dropped = 0
         self._turn_starting: int | None = None
+        self._play_until_ns = 0  # when the client will have played all the speech sent so far
 
     def _put(self, item: str | bytes | int) -> None:
         if len(self._out) == self._out.maxlen:
@@ -97,7 +101,11 @@ class WsTransport:
                 kept.append(item)
         self._out = kept
         self._turn_starting = None
+        self._play_until_ns = 0  # the client discards its queue on audio.flush
         return dropped
+
+    def speech_pending(self) -> bool:
+        return any(isinstance(i, bytes) for i in self._out) or self._now_ns() < self._play_until_ns
 
     async def next_frame(self) -> str | bytes:
         while True:
@@ -108,7 +116,10 @@ class WsTransport:
             if isinstance(item, int):  # a turn's first audio comes next (internal, not sent)
                 self._turn_starting = item
                 continue
-            if isinstance(item, bytes) and self._turn_starting is not None and self.session is not None:
-                self.session.on_turn_audio(self._turn_starting, self._now_ns())
-                self._turn_starting = None
+            if isinstance(item, bytes):
+                now = self._now_ns()
+                self._play_until_ns = max(self._play_until_ns, now) + len(item) // 2 * 1_000_000_000 // ASR_RATE_HZ
+                if self._turn_starting is not None and self.session is not None:
+                    self.session.on_turn_audio(self._turn_starting, now)
+                    self._turn_starting = None
             return item

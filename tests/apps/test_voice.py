@@ -37,6 +37,9 @@ class RecordingTransport:
         self.flushed += 1
         return n
 
+    def speech_pending(self) -> bool:
+        return bool(self.speech)
+
 
 class ScriptedRecognizer:
     """Stands in for VAD + Whisper (tested in tests/apps/test_speech.py): scripted transcript events.
