@@ -27,6 +27,7 @@ from typing import Any
 STAGES = 10
 HOPS = STAGES + 1  # source → stage 0 … stage 9 → sink
 RATE_HZ = 2_000
+LOW_RATE_HZ = 200  # a rate every system keeps up with, for a like-for-like per-hop comparison
 OVERLOAD_RATE_HZ = 10_000
 SINK_COST_S = 0.001
 
@@ -206,6 +207,10 @@ async def floor_chain(n: int, rate_hz: float | None) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- pipecat
 def _pipecat_worker(n_stages: int, observers: bool, sink_cost_s: float = 0.0):
+    from loguru import logger
+
+    logger.remove()  # Pipecat logs at DEBUG to stderr by default; a deployment would log warnings only
+    logger.add(sys.stderr, level="WARNING")
     from pipecat.frames.frames import DataFrame
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.worker import PipelineWorker
@@ -236,6 +241,13 @@ def _pipecat_worker(n_stages: int, observers: bool, sink_cost_s: float = 0.0):
     if not observers:
         kwargs.update(observers=[], enable_turn_tracking=False, enable_rtvi=False)
     worker = PipelineWorker(Pipeline(procs), **kwargs)
+    started = asyncio.Event()
+
+    async def on_started(_worker: Any, _frame: Any) -> None:
+        started.set()
+
+    worker.add_event_handler("on_pipeline_started", on_started)
+    worker.liveloop_started = started  # type: ignore[attr-defined]
 
     def make(_i: int) -> Any:
         f = Stamp()
@@ -254,7 +266,8 @@ async def pipecat_chain(n: int, rate_hz: float | None, observers: bool) -> dict[
     t0 = time.perf_counter()
     async with asyncio.TaskGroup() as tg:
         tg.create_task(runner.run(worker))
-        await asyncio.sleep(0.2)  # let it start
+        await asyncio.wait_for(worker.liveloop_started.wait(), 30)  # StartFrame has reached the end
+        await asyncio.sleep(0.2)
         t0 = time.perf_counter()
 
         async def put(i: int) -> None:
@@ -280,6 +293,7 @@ async def pipecat_overload(seconds: float) -> dict[str, Any]:
     async with asyncio.TaskGroup() as tg:
         sampler = tg.create_task(rss.run())
         run = tg.create_task(runner.run(worker))
+        await asyncio.wait_for(worker.liveloop_started.wait(), 30)
         await asyncio.sleep(0.2)
         await paced(int(seconds * OVERLOAD_RATE_HZ), OVERLOAD_RATE_HZ, lambda i: worker.queue_frame(make(i)))
         rss.sample()
@@ -300,10 +314,10 @@ async def pipecat_overload(seconds: float) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- driver
 SCENARIOS = {
-    "liveloop_latency": lambda a: liveloop_chain(a.n, RATE_HZ),
-    "floor_latency": lambda a: floor_chain(a.n, RATE_HZ),
-    "pipecat_latency": lambda a: pipecat_chain(a.n, RATE_HZ, observers=True),
-    "pipecat_bare_latency": lambda a: pipecat_chain(a.n, RATE_HZ, observers=False),
+    "liveloop_latency": lambda a: liveloop_chain(a.n, a.rate),
+    "floor_latency": lambda a: floor_chain(a.n, a.rate),
+    "pipecat_latency": lambda a: pipecat_chain(a.n, a.rate, observers=True),
+    "pipecat_bare_latency": lambda a: pipecat_chain(a.n, a.rate, observers=False),
     "liveloop_throughput": lambda a: liveloop_chain(a.n, None),
     "floor_throughput": lambda a: floor_chain(a.n, None),
     "pipecat_throughput": lambda a: pipecat_chain(a.n, None, observers=True),
@@ -312,22 +326,28 @@ SCENARIOS = {
 }
 
 
-def run_scenario(name: str, n: int, seconds: float) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--scenario", name, "--n", str(n), "--seconds", str(seconds)]
+def run_scenario(name: str, n: int, seconds: float, rate: float = RATE_HZ) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--scenario", name, "--n", str(n), "--seconds", str(seconds), "--rate", str(rate)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         return {"error": (proc.stderr or proc.stdout)[-1500:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def summarize(res: dict[str, Any], n: int) -> dict[str, Any]:
-    lat = [x / HOPS / 1e3 for x in res["lat_ns"]]
+def summarize(res: dict[str, Any], n: int, suffix: str = "") -> dict[str, Any]:
+    lat_ns = res["lat_ns"][len(res["lat_ns"]) // 100 :]  # the first 1 % is warm-up
+    lat = [x / HOPS / 1e3 for x in lat_ns]
+    # a system that cannot keep up with the offered rate builds a backlog: its latency grows through the run
+    tenth = max(1, len(lat) // 10)
+    growth = percentile(lat[-tenth:], 0.5) / percentile(lat[:tenth], 0.5) if lat else float("nan")
     return {
-        "per_hop_us_p50": percentile(lat, 0.5),
-        "per_hop_us_p99": percentile(lat, 0.99),
-        "e2e_us_p50": percentile([x / 1e3 for x in res["lat_ns"]], 0.5),
-        "delivered": len(lat),
-        "sent": n,
+        f"per_hop_us_p50{suffix}": percentile(lat, 0.5),
+        f"per_hop_us_p99{suffix}": percentile(lat, 0.99),
+        f"e2e_us_p50{suffix}": percentile([x / 1e3 for x in lat_ns], 0.5),
+        f"delivered{suffix}": len(res["lat_ns"]),
+        f"sent{suffix}": n,
+        f"keeps_up{suffix}": bool(growth < 3.0),
+        f"latency_growth{suffix}": growth,
     }
 
 
@@ -338,6 +358,7 @@ def main() -> int:
     ap.add_argument("--scenario", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--rate", type=float, default=RATE_HZ, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.scenario:
         gc.disable() if "latency" in args.scenario else None
@@ -345,7 +366,7 @@ def main() -> int:
         print(json.dumps(res))
         return 0
 
-    n_lat = 10_000 if args.quick else 100_000
+    n_lat = 6_000 if args.quick else 100_000
     n_tp = 10_000 if args.quick else 100_000
     seconds = 5.0 if args.quick else 30.0
     try:
@@ -369,10 +390,15 @@ def main() -> int:
         }
     }
     systems = ["liveloop", "floor"] + (["pipecat", "pipecat_bare"] if have_pipecat else [])
+    n_low = 400 if args.quick else n_lat // 10
     for sys_name in systems:
         print(f"[{sys_name}] latency at {RATE_HZ}/s, {n_lat} events …", file=sys.stderr, flush=True)
         res = run_scenario(f"{sys_name}_latency", n_lat, seconds)
         out[sys_name] = {"error": res["error"]} if "error" in res else summarize(res, n_lat)
+        print(f"[{sys_name}] latency at {LOW_RATE_HZ}/s, {n_low} events …", file=sys.stderr, flush=True)
+        res = run_scenario(f"{sys_name}_latency", n_low, seconds, LOW_RATE_HZ)
+        if "error" not in res:
+            out[sys_name].update(summarize(res, n_low, f"_at_{LOW_RATE_HZ}hz"))
         if sys_name != "pipecat_bare":
             print(f"[{sys_name}] throughput …", file=sys.stderr, flush=True)
             res = run_scenario(f"{sys_name}_throughput", n_tp, seconds)
@@ -397,9 +423,20 @@ def main() -> int:
     if not have_pipecat:
         out["pipecat"] = {"error": pipecat_reason}
     ll, fl = out["liveloop"], out["floor"]
-    out["ratios"] = {"liveloop_vs_floor_p50": ll["per_hop_us_p50"] / fl["per_hop_us_p50"]}
+    low = f"_at_{LOW_RATE_HZ}hz"
+    out["ratios"] = {
+        "liveloop_vs_floor_p50": ll["per_hop_us_p50"] / fl["per_hop_us_p50"],
+        f"liveloop_vs_floor_p50{low}": ll[f"per_hop_us_p50{low}"] / fl[f"per_hop_us_p50{low}"],
+    }
     if have_pipecat and "per_hop_us_p50" in out["pipecat"]:
         out["ratios"]["pipecat_vs_liveloop_p50"] = out["pipecat"]["per_hop_us_p50"] / ll["per_hop_us_p50"]
+        out["ratios"][f"pipecat_vs_liveloop_p50{low}"] = (
+            out["pipecat"][f"per_hop_us_p50{low}"] / ll[f"per_hop_us_p50{low}"]
+        )
+        if "per_hop_us_p50" in out.get("pipecat_bare", {}):
+            out["ratios"][f"pipecat_bare_vs_liveloop_p50{low}"] = (
+                out["pipecat_bare"][f"per_hop_us_p50{low}"] / ll[f"per_hop_us_p50{low}"]
+            )
     print_table(out)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
@@ -416,9 +453,10 @@ def print_table(out: dict[str, Any]) -> None:
         f"\n{STAGES} pass-through stages, {out['config']['events']} events at {RATE_HZ}/s (load avg "
         f"{out['config']['load_avg'][0]:.2f})"
     )
+    low = f"_at_{LOW_RATE_HZ}hz"
     print(
-        f"{'system':<14}{'hop p50 µs':>12}{'hop p99 µs':>12}{'events/s':>12}{'overload peak RSS MB':>22}"
-        f"{'RSS growth MB':>15}{'peak depth':>12}{'drops':>10}"
+        f"{'system':<14}{'hop p50 µs':>12}{'hop p99 µs':>12}{'keeps up':>10}{f'p50 @{LOW_RATE_HZ}/s':>12}"
+        f"{'events/s':>12}{'overload peak RSS MB':>22}{'RSS growth MB':>15}{'peak depth':>12}{'drops':>10}"
     )
     for name in ("floor", "liveloop", "pipecat", "pipecat_bare"):
         r = out.get(name)
@@ -428,8 +466,9 @@ def print_table(out: dict[str, Any]) -> None:
             print(f"{name:<14}  error: {r.get('error', '')[:200]}")
             continue
         print(
-            f"{name:<14}{f(r['per_hop_us_p50']):>12}{f(r['per_hop_us_p99']):>12}"
-            f"{f(r.get('events_per_s'), '{:,.0f}'):>12}{f(r.get('overload_peak_rss_mb')):>22}"
+            f"{name:<14}{f(r['per_hop_us_p50']):>12}{f(r['per_hop_us_p99']):>12}{r['keeps_up']!s:>10}"
+            f"{f(r.get('per_hop_us_p50' + low)):>12}{f(r.get('events_per_s'), '{:,.0f}'):>12}"
+            f"{f(r.get('overload_peak_rss_mb')):>22}"
             f"{f(r.get('overload_rss_growth_mb')):>15}{f(r.get('overload_peak_queue_depth'), '{:,.0f}'):>12}"
             f"{f(r.get('overload_drops'), '{:,.0f}'):>10}"
         )
@@ -450,7 +489,8 @@ def plot(out: dict[str, Any], path: Path) -> None:
     a.bar(names, [out[n]["per_hop_us_p50"] for n in names], label="p50")
     a.scatter(names, [out[n]["per_hop_us_p99"] for n in names], color="k", marker="_", s=400, label="p99")
     a.set_ylabel("µs per hop")
-    a.set_title(f"{STAGES} pass-through stages at {RATE_HZ}/s")
+    a.set_title(f"{STAGES} pass-through stages at {RATE_HZ}/s (log scale)")
+    a.set_yscale("log")
     a.legend()
     for n in ("liveloop", "pipecat"):
         series = out.get(n, {}).get("overload_rss_series")
