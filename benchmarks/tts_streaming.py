@@ -69,6 +69,24 @@ def pct(xs: list[float], q: float) -> float:
 # -- baselines: stock Piper -----------------------------------------------------------------------
 
 
+def _piper_result(
+    parts: list[np.ndarray], first: int | None, t0: int, end: int, compute_ns: int, spans: list[str]
+) -> dict:
+    """What a stock-Piper baseline run measured (whole-utterance or sentence by sentence)."""
+    pcm = np.concatenate(parts) if parts else np.zeros(0, np.int16)
+    audio_ms = 1000.0 * len(pcm) / VOICE_HZ
+    assert first is not None
+    return {
+        "first_audio_ms": (first - t0) / NS_PER_MS,
+        "total_ms": (end - t0) / NS_PER_MS,
+        "rtf": compute_ns / NS_PER_MS / audio_ms,
+        "pcm": pcm,
+        "rate": VOICE_HZ,
+        "underruns": None,
+        "spans": spans,
+    }
+
+
 async def run_whole(voice: Any, text: str) -> dict[str, Any]:
     """Wait for the last token, then synthesize everything (stock Piper, one chunk per sentence)."""
     n = len(text.split())
@@ -90,19 +108,9 @@ async def run_whole(voice: Any, text: str) -> dict[str, Any]:
             t = time.monotonic_ns()
 
     await asyncio.to_thread(synth_all)
-    end = time.monotonic_ns()
-    pcm = np.concatenate(parts) if parts else np.zeros(0, np.int16)
-    audio_ms = 1000.0 * len(pcm) / VOICE_HZ
-    assert first is not None
-    return {
-        "first_audio_ms": (first - t0) / NS_PER_MS,
-        "total_ms": (end - t0) / NS_PER_MS,
-        "rtf": compute_ns / NS_PER_MS / audio_ms,
-        "pcm": pcm,
-        "rate": VOICE_HZ,
-        "underruns": None,
-        "spans": [s for s in re.split(r"(?<=[.!?])\s+", text) if s],
-    }
+    return _piper_result(
+        parts, first, t0, time.monotonic_ns(), compute_ns, [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
+    )
 
 
 async def run_sentence(voice: Any, text: str) -> dict[str, Any]:
@@ -146,19 +154,7 @@ async def run_sentence(voice: Any, text: str) -> dict[str, Any]:
     async with asyncio.TaskGroup() as tg:
         tg.create_task(feeder())
         tg.create_task(worker())
-    end = time.monotonic_ns()
-    pcm = np.concatenate(parts) if parts else np.zeros(0, np.int16)
-    audio_ms = 1000.0 * len(pcm) / VOICE_HZ
-    assert first is not None
-    return {
-        "first_audio_ms": (first - t0) / NS_PER_MS,
-        "total_ms": (end - t0) / NS_PER_MS,
-        "rtf": compute_ns / NS_PER_MS / audio_ms,
-        "pcm": pcm,
-        "rate": VOICE_HZ,
-        "underruns": None,
-        "spans": spans,
-    }
+    return _piper_result(parts, first, t0, time.monotonic_ns(), compute_ns, spans)
 
 
 async def run_liveloop(synth: PiperSynthesizer, text: str, schedule: Schedule) -> dict[str, Any]:
