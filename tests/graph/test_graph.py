@@ -405,3 +405,14 @@ async def test_graph_interrupt_from_outside_reaches_the_sink_in_order():
         await g.clock.sleep(0.1)
     assert sink.data == [0]
     assert [c.kind for c in sink.controls] == [EventKind.INTERRUPT]
+
+
+async def test_downstream_latency_is_what_comes_after_a_port_on_a_budgeted_path():
+    g, _ = chain(VirtualClock(), n=5, costs=(1.0, 3.0, 2.0), budget_ms=50)
+    await g.run()
+    # after w0's output: w1 (3 ms) and w2 (2 ms) on the budgeted path to the sink; nothing waits in queues
+    assert g.runtimes["w0"].downstream_latency_ns("out") == 5 * NS_PER_MS
+    assert g.runtimes["w2"].downstream_latency_ns("out") == 0  # the sink itself costs nothing
+    g2, _ = chain(VirtualClock(), n=5, costs=(1.0, 3.0))  # no budget: nothing to predict for
+    await g2.run()
+    assert g2.runtimes["w0"].downstream_latency_ns("out") == 0
