@@ -37,7 +37,7 @@ def test_cached_asset_lookup_names_missing_file(tmp_path, monkeypatch):
     (d / "sample.wav").write_bytes(b"RIFF")
     (d / ".complete").write_text("x")
     assert assets.asset_path("pyannote_sample").name == "sample.wav"
-    with pytest.raises(assets.AssetError, match="has no file 'other.wav'"):
+    with pytest.raises(assets.AssetError, match=r"has no file 'other\.wav'"):
         assets.asset_path("pyannote_sample", "other.wav")
 
 
