@@ -55,7 +55,9 @@ WEAK_WORDS = frozenset(
     {"a", "an", "the", "to", "of", "and", "or", "but", "in", "on", "at", "for", "with", "from", "by"}
     | {"my", "your", "his", "her", "its", "our", "their", "this", "that", "is", "are"}
 )
-_NEVER_ALONE = frozenset({"a"})
+# Articles are never a span on their own: "a" alone is read as the letter, and "the" alone comes out as
+# "thee"/"that" (Whisper hears "that" — the whole WER cost of the first span, measured in tts_streaming).
+_NEVER_ALONE = frozenset({"a", "an", "the"})
 
 
 class Schedule(enum.Enum):

@@ -140,6 +140,15 @@ def test_a_mid_phrase_cut_moves_before_weak_words_and_a_is_never_alone() -> None
     assert span is not None and span.text == "A cup"
 
 
+def test_the_is_never_a_first_span_alone() -> None:
+    s = InterleavingScheduler(SchedulerConfig(tokens_are_words=True))
+    s.feed("The", 0)
+    assert s.next_span(0) is None  # alone it is heard as "that"
+    s.feed(" weather", 1)
+    span = s.next_span(1)
+    assert span is not None and span.text == "The weather"
+
+
 def test_lone_punctuation_tokens_attach_to_the_previous_word() -> None:
     s = InterleavingScheduler(SchedulerConfig(steps=((3, 10),), eager_first_word=False))
     for tok in ["Yes", " ,", " really", " ."]:
