@@ -87,30 +87,34 @@ def _piper_result(
     }
 
 
+class _StockRun:
+    """Stock Piper timed: when its first sample was ready, how long it computed, what it produced."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.parts: list[np.ndarray] = []
+        self.compute_ns = 0
+
+    def synthesize(self, voice: Any, text: str) -> None:
+        t = time.monotonic_ns()
+        for chunk in voice.synthesize(text):
+            now = time.monotonic_ns()
+            self.compute_ns += now - t
+            if self.first is None:
+                self.first = now
+            self.parts.append(chunk.audio_int16_array)
+            t = time.monotonic_ns()
+
+
 async def run_whole(voice: Any, text: str) -> dict[str, Any]:
     """Wait for the last token, then synthesize everything (stock Piper, one chunk per sentence)."""
     n = len(text.split())
     t0 = time.monotonic_ns()
     await asyncio.sleep((n - 1) / TOKENS_PER_S)  # the last token arrives
-    first: int | None = None
-    parts: list[np.ndarray] = []
-    compute_ns = 0
-
-    def synth_all() -> None:
-        nonlocal first, compute_ns
-        t = time.monotonic_ns()
-        for chunk in voice.synthesize(text):
-            now = time.monotonic_ns()
-            compute_ns += now - t
-            if first is None:
-                first = now
-            parts.append(chunk.audio_int16_array)
-            t = time.monotonic_ns()
-
-    await asyncio.to_thread(synth_all)
-    return _piper_result(
-        parts, first, t0, time.monotonic_ns(), compute_ns, [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
-    )
+    run = _StockRun()
+    await asyncio.to_thread(run.synthesize, voice, text)
+    spans = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
+    return _piper_result(run.parts, run.first, t0, time.monotonic_ns(), run.compute_ns, spans)
 
 
 async def run_sentence(voice: Any, text: str) -> dict[str, Any]:
@@ -118,9 +122,7 @@ async def run_sentence(voice: Any, text: str) -> dict[str, Any]:
     words = text.split()
     t0 = time.monotonic_ns()
     sentences: asyncio.Queue[str | None] = asyncio.Queue(maxsize=64)
-    first: int | None = None
-    parts: list[np.ndarray] = []
-    compute_ns = 0
+    run = _StockRun()
     spans: list[str] = []
 
     async def feeder() -> None:
@@ -135,26 +137,15 @@ async def run_sentence(voice: Any, text: str) -> dict[str, Any]:
             await sentences.put(" ".join(buf))
         await sentences.put(None)
 
-    def synth_one(s: str) -> None:
-        nonlocal first, compute_ns
-        t = time.monotonic_ns()
-        for chunk in voice.synthesize(s):
-            now = time.monotonic_ns()
-            compute_ns += now - t
-            if first is None:
-                first = now
-            parts.append(chunk.audio_int16_array)
-            t = time.monotonic_ns()
-
     async def worker() -> None:
         while (s := await sentences.get()) is not None:
             spans.append(s)
-            await asyncio.to_thread(synth_one, s)
+            await asyncio.to_thread(run.synthesize, voice, s)
 
     async with asyncio.TaskGroup() as tg:
         tg.create_task(feeder())
         tg.create_task(worker())
-    return _piper_result(parts, first, t0, time.monotonic_ns(), compute_ns, spans)
+    return _piper_result(run.parts, run.first, t0, time.monotonic_ns(), run.compute_ns, spans)
 
 
 async def run_liveloop(synth: PiperSynthesizer, text: str, schedule: Schedule) -> dict[str, Any]:
