@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from liveloop.agent.responder import Reply, ResponderConfig, ResponderCore
+from liveloop.agent.responder import Goal, Reply, ResponderConfig, ResponderCore
 from liveloop.apps.nodes import Utterance, reply_graph
 from liveloop.apps.stats import BudgetBoard
 from liveloop.graph.clock import NS_PER_MS, NS_PER_S, Clock, MonotonicClock
@@ -104,6 +104,8 @@ class AgentStack:
     vision: Callable[[], Any] | None = None  # → liveloop.apps.vision.VisionPipeline
     llm: Any = None  # liveloop.agent.llm.LlmClient: free talk from an OpenAI-compatible endpoint
     responder: ResponderConfig = field(default_factory=ResponderConfig)
+    # where the responder's robot goals go (the robot app, when one is attached); called on the event loop
+    goal_sink: Callable[[Goal], None] | None = None
     notes: dict[str, str] = field(default_factory=dict)  # why a part is missing
 
     def capabilities(self) -> dict[str, bool]:
@@ -362,6 +364,8 @@ class VoiceSession:
                 "goal": reply.goal.to_json() if reply.goal else None,
             }
         )
+        if reply.goal is not None and self.stack.goal_sink is not None:
+            self.stack.goal_sink(reply.goal)
 
     async def llm_tokens(self, turn: int, text: str) -> AsyncIterator[str]:
         """The LLM's reply, streamed to the client token by token as it arrives."""
