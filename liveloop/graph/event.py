@@ -8,7 +8,10 @@ An `Event` is an immutable record (a NamedTuple, so it is cheap to make):
     seq         the source's sequence number, inherited like origin_ns
     source      name of the node that stamped origin_ns
     port        the input port it is being delivered to
-    hop         the last `Hop` it took (a linked list back to the source: O(1) per hop)
+    trail       the hops it took, newest first, as a linked list of plain
+                ``(node, t_in_ns, t_out_ns, prev)`` tuples (O(1) per hop; plain
+                tuples because a NamedTuple costs three times as much to make
+                on the hot path); `hop` and `hops()` give them as `Hop` records
     kind        DATA, or one of the control kinds that travel on the priority lane
 
 Control events (`EventKind.INTERRUPT`, `FLUSH`, `EOS`) overtake queued data.
@@ -33,12 +36,15 @@ class EventKind(enum.IntEnum):
 
 
 class Hop(NamedTuple):
-    """One node an event passed through; `prev` links back towards the source."""
+    """One node an event passed through; `prev` links back towards the source (a raw trail tuple)."""
 
     node: str
     t_in_ns: int
     t_out_ns: int
-    prev: Hop | None
+    prev: Trail | None
+
+
+Trail = tuple[str, int, int, "Trail | None"]  # the raw form of a Hop, as events carry it
 
 
 class Event(NamedTuple):
@@ -47,8 +53,14 @@ class Event(NamedTuple):
     seq: int
     source: str
     port: str = ""
-    hop: Hop | None = None
+    trail: Trail | None = None
     kind: EventKind = EventKind.DATA
+
+    @property
+    def hop(self) -> Hop | None:
+        """The last hop this event took (None for an event that has not left its source yet)."""
+        t = self.trail
+        return None if t is None else Hop(*t)
 
     def age_ns(self, now_ns: int) -> int:
         return now_ns - self.origin_ns
@@ -56,10 +68,10 @@ class Event(NamedTuple):
     def hops(self) -> list[Hop]:
         """The hops from the source to here, oldest first."""
         out: list[Hop] = []
-        h = self.hop
+        h = self.trail
         while h is not None:
-            out.append(h)
-            h = h.prev
+            out.append(Hop(*h))
+            h = h[3]
         out.reverse()
         return out
 

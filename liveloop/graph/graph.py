@@ -29,7 +29,7 @@ from liveloop.graph.budget import PathBudget
 from liveloop.graph.channel import Block, Channel, Policy
 from liveloop.graph.clock import NS_PER_MS, Clock, MonotonicClock
 from liveloop.graph.errors import GraphValidationError, NodeFailed
-from liveloop.graph.event import Event, EventKind, Hop
+from liveloop.graph.event import Event, EventKind
 from liveloop.graph.metrics import prometheus_text
 from liveloop.graph.node import Node
 from liveloop.graph.report import RunReport
@@ -341,7 +341,7 @@ class Graph:
         ch = ctx.channels[port] if port is not None else next(iter(ctx.channels.values()))
         now = self.clock.now_ns()
         await ch.put(
-            Event(None, now, 0, "<external>", ch.name.split(".", 1)[1], Hop("<external>", now, now, None), kind), now
+            Event(None, now, 0, "<external>", ch.name.split(".", 1)[1], ("<external>", now, now, None), kind), now
         )
 
     # -- observability ----------------------------------------------------------

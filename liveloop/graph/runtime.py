@@ -19,7 +19,7 @@ from liveloop.graph.budget import CostModel, PathBudget, pick_mode
 from liveloop.graph.channel import Channel, Inbox
 from liveloop.graph.clock import Clock, MonotonicClock
 from liveloop.graph.errors import GraphValidationError
-from liveloop.graph.event import Event, EventKind, Hop, oldest
+from liveloop.graph.event import Event, EventKind, oldest
 from liveloop.graph.metrics import NodeStats
 from liveloop.graph.node import Mode, Node
 
@@ -30,7 +30,11 @@ log = logging.getLogger("liveloop.graph")
 
 
 class _Done:
-    """An awaitable that is already finished (what `emit` returns when nothing had to wait)."""
+    """An awaitable that is already finished (what `emit` returns outside a running node).
+
+    A running node gets a finished `asyncio.Future` instead (`NodeContext.bind_loop`):
+    awaiting that never yields and costs a third of a Python-level ``__await__``.
+    """
 
     __slots__ = ()
 
@@ -40,7 +44,7 @@ class _Done:
 
 
 _DONE = _Done()
-_new = tuple.__new__  # builds Event/Hop tuples without the NamedTuple's Python-level __new__
+_new = tuple.__new__  # builds Event tuples without the NamedTuple's Python-level __new__
 _DATA = EventKind.DATA
 
 
@@ -74,6 +78,16 @@ class NodeContext:
         self._t_in = 0
         self._cur: Event | None = None
         self._blocked: list[tuple[Channel, Event]] = []
+        self._done: Awaitable[None] = _DONE  # what `emit` returns when nothing had to wait
+        # output port -> (its edges, its budgets): one lookup per emit; the lists are filled by the graph
+        self._routes: dict[str, tuple[list[tuple[Channel, str]], list[PathBudget]]] = {}
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Prepare the hot path for the running loop: `emit` then returns a finished future."""
+        done = loop.create_future()
+        done.set_result(None)
+        self._done = done
+        self._routes = {p: (edges, self.out_budgets.setdefault(p, [])) for p, edges in self.out_edges.items()}
 
     # -- what nodes call -------------------------------------------------
     def emit(
@@ -96,11 +110,14 @@ class NodeContext:
         (A plain function, not a coroutine: no coroutine object per event.)
         """
         now = self.now_ns()
-        edges = self.out_edges.get(port)
-        if edges is None:
-            raise GraphValidationError(
-                f"node {self.name!r} emitted on unknown output {port!r}; its outputs are {sorted(self.out_edges)}"
-            )
+        route = self._routes.get(port)
+        if route is None:
+            if port not in self.out_edges:
+                raise GraphValidationError(
+                    f"node {self.name!r} emitted on unknown output {port!r}; its outputs are {sorted(self.out_edges)}"
+                )
+            route = self.out_edges[port], self.out_budgets.get(port, [])
+        edges, budgets = route
         if parent is None:
             origin = now if origin_ns is None else origin_ns
             seq = next(self._seq)
@@ -112,16 +129,15 @@ class NodeContext:
                 parent = oldest(parent)  # type: ignore[arg-type]
             _, origin, seq, source, _, prev, _ = parent  # type: ignore[misc]
             t_in = self._t_in
-        hop = _new(Hop, (self.name, t_in, now, prev))
+        trail = (self.name, t_in, now, prev)
         self.stats.events_out += 1
-        budgets = self.out_budgets.get(port)
         if budgets:
             for b in budgets:
                 if b.src_node == source and b.kind is _DATA:
                     b.record(now - origin)
         blocked: list[tuple[Channel, Event]] | None = None
         for ch, dst_port in edges:
-            ev = _new(Event, (data, origin, seq, source, dst_port, hop, _DATA))
+            ev = _new(Event, (data, origin, seq, source, dst_port, trail, _DATA))
             # Channel.offer inlined for the common case (room left); the rest goes through it.
             q = ch._data
             if len(q) < ch._max:
@@ -141,7 +157,7 @@ class NodeContext:
                     blocked = []
                 blocked.append((ch, ev))
         if blocked is None:
-            return _DONE
+            return self._done
         self._blocked = blocked
         return self._put_blocked(blocked, now)
 
@@ -152,7 +168,7 @@ class NodeContext:
     def emit_nowait(self, port: str, data: Any, *, parent: Event | None = None, origin_ns: int | None = None) -> None:
         """Like `emit` but never waits: a full `block` edge counts a drop instead."""
         pending = self.emit(port, data, parent=parent, origin_ns=origin_ns)
-        if pending is not _DONE:
+        if pending is not self._done:
             pending.close()  # type: ignore[attr-defined]
             for ch, _ in self._blocked:
                 ch.stats.drops += 1
@@ -163,13 +179,13 @@ class NodeContext:
             raise ValueError(f"send_control needs a control kind, got {kind!r}")
         now = self.now_ns()
         origin = now if origin_ns is None else origin_ns
-        ev = Event(None, origin, next(self._seq), self.name, "", Hop(self.name, now, now, None), kind)
+        ev = Event(None, origin, next(self._seq), self.name, "", (self.name, now, now, None), kind)
         await self._send_control_event(ev, port)
 
     async def forward_control(self, event: Event) -> None:
         """Pass a control event on to every output (what `Node.on_control` does by default)."""
         now = self.now_ns()
-        ev = event._replace(hop=Hop(self.name, self._t_in, now, event.hop))
+        ev = event._replace(trail=(self.name, self._t_in, now, event.trail))
         await self._send_control_event(ev, None)
 
     async def _send_control_event(self, ev: Event, port: str | None) -> None:
@@ -240,20 +256,30 @@ class NodeContext:
         n_inputs = len(node.inputs)
         single = inbox.channels[0] if len(inbox.channels) == 1 else None
         create_future = asyncio.get_running_loop().create_future
+        extras = bool(modes) or self.node_budget_ns is not None or self.trace is not None
         item: Event | None
+        t_in = 0  # the end of the previous event, reused as the start of one already waiting
         while True:
-            if single is not None and single._data and not single._control:
-                item = single._data.popleft()  # Inbox.get_nowait inlined for one input
+            if single is not None and not single._control:
+                data = single._data
+                if not data:  # Inbox.get inlined for one input: wait for a put to wake us
+                    t_in = 0
+                    inbox._waiter = create_future()
+                    await inbox._waiter
+                    continue
+                item = data.popleft()
                 if single._putters:
                     single._wake_putter()
             else:
                 item = inbox.get_nowait()
                 if item is None:  # Inbox.get inlined: wait for a put to wake us, then look again
+                    t_in = 0
                     inbox._waiter = create_future()
                     await inbox._waiter
                     continue
             ev = item
-            t_in = now_ns()
+            if not t_in:
+                t_in = now_ns()
             self._t_in = t_in
             if ev.kind:
                 self.stats.control_latency.add(t_in - ev.origin_ns)
@@ -268,6 +294,7 @@ class NodeContext:
                         return
                 else:
                     await node.on_control(ev, self)
+                t_in = 0
                 continue
             hop = ev[5]
             qwait_add(t_in - hop[2] if hop is not None else 0)
@@ -286,13 +313,18 @@ class NodeContext:
             if len(pending) >= fold_at:
                 qwait.fold()
                 service.fold()
-            if modes:
-                assert self.mode is not None
-                self.cost.observe(self.mode.name, dt)
-            if self.node_budget_ns is not None and dt > self.node_budget_ns:
-                stats.budget_misses += 1
-            if self.trace is not None:
-                self.trace.complete(self.name, ev.port, t_in, dt, ev.seq, self.mode.name if self.mode else None)
+            if extras:
+                self._after_event(ev, t_in, dt)
+            t_in = t_out
+
+    def _after_event(self, ev: Event, t_in: int, dt: int) -> None:
+        """Bookkeeping only some nodes need: the knob's cost model, a node budget, the trace."""
+        if self.mode is not None and self.node.modes:
+            self.cost.observe(self.mode.name, dt)
+        if self.node_budget_ns is not None and dt > self.node_budget_ns:
+            self.stats.budget_misses += 1
+        if self.trace is not None:
+            self.trace.complete(self.name, ev.port, t_in, dt, ev.seq, self.mode.name if self.mode else None)
 
     @property
     def busy(self) -> bool:
@@ -325,6 +357,7 @@ async def run_node(ctx: NodeContext, on_done: Callable[[], None] | None = None) 
     policy = node.restart
     restarts = 0
     backoff_s = policy.backoff_ms / 1e3
+    ctx.bind_loop(asyncio.get_running_loop())
     while True:
         try:
             if type(node).run is Node.run:
