@@ -12,6 +12,14 @@ output exists, the frame scores zero. Over σ ∈ {0, 0.02, …, 1.0}:
 
 The offline score uses each frame's own output regardless of when it finished
 (σ plays no role). `score_online` is pure: it takes arrays, returns numbers.
+
+What an output says about frame i. A raw tracker output is one box, for the
+frame it came from, used as is for every later frame until the next output. A
+predictive output (PVT++) is a short trajectory: a box for each of the frames
+``first, first + 1, …, first + K − 1`` it may be used for, and the scorer takes
+the box *for the scored frame* (the time the output is used for), holding the
+last one past the end and the first one before the start. With K = 1 both are
+the same thing.
 """
 
 from __future__ import annotations
@@ -90,26 +98,44 @@ def score_online(
     fps: float = 30.0,
     sigmas: np.ndarray = SIGMAS,
     t0_s: float = 0.0,
+    out_first_frame: np.ndarray | None = None,
 ) -> OnlineScore:
     """e-LAE: for each σ, score the latest output available at ``t0_s + (i + σ) / fps`` against gt[i].
 
     `gt` (N, 4) ground truth per frame (frame i captured at ``t0_s + i / fps``);
-    `out_done_s` (M,) when each output became available; `out_boxes` (M, 4) what it
-    says about the frame it is scored against (a raw box, or one predicted by PVT++).
+    `out_done_s` (M,) when each output became available; `out_boxes` what each output
+    says: (M, 4), one box used for every frame it is scored against (a raw tracker box),
+    or (M, K, 4) with `out_first_frame` (M,), a box for each of the frames
+    ``first … first + K − 1`` (a PVT++ prediction; see the module docstring).
     """
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
     gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
-    boxes = np.asarray(out_boxes, dtype=np.float64).reshape(-1, 4)
+    boxes = np.asarray(out_boxes, dtype=np.float64)
+    if boxes.ndim == 2 and boxes.shape[1] == 4:
+        boxes = boxes[:, None, :]
+    if boxes.ndim != 3 or boxes.shape[2] != 4:
+        raise ValueError(f"out_boxes must be (M, 4) or (M, K, 4), got shape {boxes.shape}")
     if len(boxes) != len(out_done_s):
         raise ValueError(f"{len(out_done_s)} done times but {len(boxes)} boxes")
+    k = boxes.shape[1]
+    if out_first_frame is None:
+        if k != 1:
+            raise ValueError(f"out_boxes of shape {boxes.shape} need out_first_frame: which frame each row starts at")
+        first = np.zeros(len(boxes), dtype=np.int64)
+    else:
+        first = np.asarray(out_first_frame, dtype=np.int64).reshape(-1)
+        if len(first) != len(boxes):
+            raise ValueError(f"{len(first)} first frames but {len(boxes)} outputs")
     n = len(gt)
+    frames = np.arange(n)
     aucs, precs = [], []
     for s in sigmas:
-        idx = latest_available(out_done_s, t0_s + (np.arange(n) + s) / fps)
+        idx = latest_available(out_done_s, t0_s + (frames + s) / fps)
         pred = np.full((n, 4), np.nan)
         ok = idx >= 0
-        pred[ok] = boxes[idx[ok]]
+        col = np.clip(frames[ok] - first[idx[ok]], 0, k - 1)  # the box for the scored frame
+        pred[ok] = boxes[idx[ok], col]
         ious, err = frame_scores(pred, gt)
         aucs.append(success_auc(ious))
         precs.append(precision(err))

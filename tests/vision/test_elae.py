@@ -40,6 +40,21 @@ def test_hand_made_case() -> None:
     assert score.mdp == pytest.approx(0.875)
 
 
+def test_a_predictive_output_is_scored_by_its_box_for_the_scored_frame() -> None:
+    # The same schedule, but each output predicts frames first .. first + 1 exactly (perfect PVT++):
+    # A covers frames 0-1, B frames 2-3; past the end the last box holds.
+    boxes = np.stack([GT[[0, 1]], GT[[2, 3]]])  # (M = 2, K = 2, 4)
+    score = score_online(GT, DONE, boxes, fps=10.0, sigmas=np.array([0.0, 0.5]), out_first_frame=np.array([0, 2]))
+    # σ = 0: nothing, A→frame 1, A→frame 2 (held: A's last box is frame 1's), B→frame 3: IoU 0, 1, 0, 1;
+    #   centre errors ∞, 0, 10, 0
+    # σ = 0.5: A→0, A→1, B→2, B→3: all exact
+    assert score.auc.tolist() == pytest.approx([10 / 21, 20 / 21])
+    assert score.precision.tolist() == pytest.approx([0.75, 1.0])
+    # one box per output is the K = 1 case
+    flat = score_online(GT, DONE, BOXES[:, None, :], fps=10.0, out_first_frame=np.array([0, 2]))
+    assert flat.mauc == pytest.approx(score_online(GT, DONE, BOXES, fps=10.0).mauc)
+
+
 def test_offline_scores_each_frame_against_its_own_output() -> None:
     auc, dp = score_offline(GT, GT)
     assert auc == pytest.approx(20 / 21) and dp == 1.0
@@ -62,6 +77,12 @@ def test_malformed_input_is_rejected() -> None:
         score_online(GT, DONE, BOXES[:1])
     with pytest.raises(ValueError, match="fps"):
         score_online(GT, DONE, BOXES, fps=0)
+    with pytest.raises(ValueError, match="out_first_frame"):
+        score_online(GT, DONE, np.stack([GT[:2], GT[2:]]))
+    with pytest.raises(ValueError, match="first frames"):
+        score_online(GT, DONE, np.stack([GT[:2], GT[2:]]), out_first_frame=np.array([0]))
+    with pytest.raises(ValueError, match=r"\(M, 4\)"):
+        score_online(GT, DONE, np.zeros((2, 3)))
     with pytest.raises(ValueError):
         success_auc(np.array([]))
     with pytest.raises(ValueError):
