@@ -206,6 +206,7 @@ def evaluate_sampler(
     timings: list[float] = []
     cpu: list[float] = []
     first_ms: list[float] = []
+    make_sampler(policy, sampler)[0].compile(1)  # batch-1 timing runs the traced net, as a deployed policy does
     for e in range(timing_episodes):
         t: list[float] = []
         rollout(policy, sampler, [2_000_000 + e], task, sampler_seed=seed, timings_ms=t, cpu_ms=cpu)

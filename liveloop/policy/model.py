@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from liveloop.policy.compiled import CompiledPolicy
 from liveloop.policy.normalizer import LinearNormalizer
-from liveloop.policy.schedulers import NoiseSchedule
+from liveloop.policy.schedulers import NoiseSchedule, StepKind
 from liveloop.policy.unet import ConditionalUnet1D
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -125,6 +126,21 @@ class DiffusionPolicy:
         self.rti = rti or RtiSettings()
         self.meta = dict(meta or {})
         self.device = device
+        self.compiled = CompiledPolicy(
+            self.net,
+            self.schedule,
+            config.clip_sample,
+            horizon=config.horizon,
+            action_dim=config.action_dim,
+            cond_dim=config.cond_dim,
+        )
+
+    def compile(self, batch: int = 1, chains: tuple[tuple[tuple[int, ...], StepKind], ...] = ()) -> None:
+        """Trace the net for ``batch`` (and the given short chains) now, so no decision pays for it.
+
+        Until this is called every evaluation runs eagerly (see `liveloop.policy.compiled`).
+        """
+        self.compiled.prepare(batch, chains)
 
     # -- conditioning and network --------------------------------------
     def cond(self, obs_window: np.ndarray) -> torch.Tensor:
@@ -140,8 +156,22 @@ class DiffusionPolicy:
 
     @torch.inference_mode()
     def eps(self, x: torch.Tensor, t: int, cond: torch.Tensor) -> torch.Tensor:
+        fast = self.compiled.eps(x, t, cond)
+        if fast is not None:
+            return fast
         tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
         return self.net(x, tt, cond)
+
+    @torch.no_grad()
+    def walk(
+        self, x: torch.Tensor, cond: torch.Tensor, timesteps: tuple[int, ...], kind: StepKind, noise: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """``NoiseSchedule.walk`` with this policy's network: one traced call when the chain is compiled."""
+        chain = self.compiled.chain(timesteps, kind, x.shape[0])
+        if chain is not None:
+            stacked = torch.stack(noise) if noise else x.new_zeros((0, *x.shape))  # (n_noise, B, H, A)
+            return chain(x, cond, stacked)
+        return self.schedule.walk(self.eps, x, cond, timesteps, kind, noise, self.config.clip_sample)
 
     def noise(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
         cfg = self.config

@@ -17,9 +17,12 @@ INTERRUPT (or call `PolicyCore.reset`) at an episode boundary.
 
 The edge is latest-wins: while a decision runs, newer observations replace
 older ones. A bad observation (wrong shape, NaN) is dropped and counted in
-``Policy.bad_observations`` with the reason in ``last_error``. The network
-runs in a worker thread (``asyncio.to_thread``); the policy weights are loaded
-once per process and shared by every node that names the same checkpoint.
+``Policy.bad_observations`` with the reason in ``last_error``. The network is
+traced at setup (``PolicyNodeConfig.compile``, see `liveloop.policy.compiled`):
+a warm decision then takes a few ms and runs on the event loop (a thread hop
+and the fight for the GIL would cost more than it does); the full denoise that
+starts an episode runs in a worker thread (``offload``). The policy weights are
+loaded once per process and shared by every node that names the same checkpoint.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class PolicyNodeConfig:
     variant: DiscreteMode = DiscreteMode.NONE  # SCALE needs a *_scale checkpoint
     seed: int = 0
     torch_threads: int | None = None  # set torch's intra-op threads at setup (None: leave as is)
+    compile: bool = True  # trace the net and the warm chains at setup (batch 1)
 
     def __post_init__(self) -> None:
         if not self.checkpoint:
@@ -93,6 +97,10 @@ class PolicyCore:
     def reset(self) -> None:
         self.sampler.reset()
         self._window = None
+
+    def next_is_cheap(self) -> bool:
+        """Is the next decision a warm RTI step (a few network evaluations), not a full denoise?"""
+        return self.sampler.prev_clean is not None
 
     def check(self, obs: object) -> np.ndarray:
         dim = self.policy.config.obs_dim
@@ -140,6 +148,7 @@ class Policy(Node):
     modes = POLICY_MODES
 
     def __init__(self, config: PolicyNodeConfig | None = None, name: str | None = None, *, offload: bool = True):
+        """``offload``: run full denoises (slow) in a worker thread; warm decisions always run on the loop."""
         super().__init__(name or "policy")
         self.config = config or PolicyNodeConfig()
         self.offload = offload
@@ -154,6 +163,8 @@ class Policy(Node):
             torch.set_num_threads(self.config.torch_threads)
         policy = await asyncio.to_thread(shared_policy, self.config.checkpoint)
         self.core = PolicyCore(policy, self.config.variant, self.config.seed)
+        if self.config.compile:
+            await asyncio.to_thread(self.core.sampler.compile, 1)
 
     async def process(self, event: Event, ctx: NodeContext) -> None:
         core = self.core
@@ -161,7 +172,7 @@ class Policy(Node):
             raise RuntimeError(f"node {self.name!r}: process() before setup()")
         max_nfe = int(ctx.mode.param("max_nfe", 3)) if ctx.mode is not None else None
         try:
-            if self.offload:
+            if self.offload and not core.next_is_cheap():
                 chunk = await asyncio.to_thread(core.feed, event.data, event.origin_ns, ctx.now_ns(), max_nfe)
             else:
                 chunk = core.feed(event.data, event.origin_ns, ctx.now_ns(), max_nfe)

@@ -156,6 +156,12 @@ class RtiSampler:
         self.last_nfe = 0
         self.decisions = 0
 
+    def compile(self, batch: int = 1) -> None:
+        """Trace the net and every warm chain the ``max_nfe`` knob can pick, for ``batch``, now (at load)."""
+        ts = self.timesteps
+        chains = {ts} | {rti_timesteps(ts[0], n) for n in range(1, len(ts))}
+        self.policy.compile(batch, tuple((c, self.kind) for c in sorted(chains, key=len)))
+
     def warm_start(self) -> torch.Tensor:
         if self.prev_clean is None:
             raise RuntimeError("no previous chunk: the first decision is a full denoise")

@@ -13,38 +13,35 @@ RTI sampler (warm-started, `liveloop.policy.rti`) has the same contract.
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from liveloop.policy.model import DiffusionPolicy
+from liveloop.policy.schedulers import NoiseSchedule, StepKind
+
+__all__ = ["FullSampler", "StepKind", "denoise", "draw_noise"]
 
 
-class StepKind(enum.Enum):
-    DDPM = "ddpm"
-    DDIM = "ddim"
+def draw_noise(
+    x: torch.Tensor, timesteps: Sequence[int], kind: StepKind, generator: torch.Generator | None
+) -> list[torch.Tensor]:
+    """The walk's noise, drawn up front in step order (the same numbers as drawing at each step)."""
+    n = NoiseSchedule.noise_draws(timesteps, kind)
+    return [torch.randn(x.shape, generator=generator).to(x.device) for _ in range(n)]
 
 
 def denoise(
     policy: DiffusionPolicy,
     x: torch.Tensor,
     cond: torch.Tensor,
-    timesteps: list[int] | tuple[int, ...],
+    timesteps: Sequence[int],
     kind: StepKind,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Walk ``x`` (taken as the sample at ``timesteps[0]``) down the list to the clean sample. One NFE per entry."""
-    sched, clip = policy.schedule, policy.config.clip_sample
-    for i, t in enumerate(timesteps):
-        t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-        eps = policy.eps(x, t, cond)
-        if kind is StepKind.DDPM:
-            noise = None if t_prev == -1 else torch.randn(x.shape, generator=generator).to(x.device)
-            x = sched.ddpm_step(x, eps, t, t_prev, noise, clip)
-        else:
-            x = sched.ddim_step(x, eps, t, t_prev, clip)
-    return x
+    return policy.walk(x, cond, tuple(timesteps), kind, draw_noise(x, timesteps, kind, generator))
 
 
 class FullSampler:
@@ -64,6 +61,10 @@ class FullSampler:
     def reset(self) -> None:
         self.last_nfe = 0
         self.last_clean = None
+
+    def compile(self, batch: int = 1) -> None:
+        """Trace the net (and the whole chain when it is short) for ``batch`` now."""
+        self.policy.compile(batch, ((tuple(self.timesteps), self.kind),))
 
     def decide(self, obs_window: np.ndarray) -> np.ndarray:
         cond = self.policy.cond(obs_window)

@@ -18,9 +18,16 @@ Both clip the predicted ``x̂_0`` to ``[-1, 1]`` when asked (Diffusion Policy's
 
 from __future__ import annotations
 
+import enum
 import math
+from collections.abc import Callable, Sequence
 
 import torch
+
+
+class StepKind(enum.Enum):
+    DDPM = "ddpm"  # stochastic: samples the posterior
+    DDIM = "ddim"  # deterministic (η = 0)
 
 
 def cosine_betas(num_steps: int, max_beta: float = 0.999) -> torch.Tensor:
@@ -45,13 +52,14 @@ class NoiseSchedule:
             raise ValueError(f"betas must have shape ({num_steps},), got {tuple(self.betas.shape)}")
         self.alphas = 1.0 - self.betas
         self.alpha_bar = torch.cumprod(self.alphas, dim=0)  # (T,)
+        self._abar = self.alpha_bar.tolist()  # Python floats: a step's coefficients are constants, not tensor reads
 
     def abar(self, t: int) -> float:
         if t == -1:
             return 1.0
         if not 0 <= t < self.num_steps:
             raise ValueError(f"timestep must be in [-1, {self.num_steps - 1}], got {t}")
-        return float(self.alpha_bar[t])
+        return self._abar[t]
 
     def sigma(self, t: int) -> float:
         """Noise standard deviation of x_t: sqrt(1 - ᾱ_t)."""
@@ -115,3 +123,38 @@ class NoiseSchedule:
         if clip:  # re-derive ε from the clipped x̂_0 so the step stays on the same line
             eps = (x_t - math.sqrt(ab_t) * x0) / math.sqrt(1 - ab_t)
         return math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps
+
+    # -- a whole walk -------------------------------------------------
+    @staticmethod
+    def noise_draws(timesteps: Sequence[int], kind: StepKind) -> int:
+        """Noise draws a walk needs: DDPM one per step except the last (to the clean sample), DDIM none."""
+        return len(timesteps) - 1 if kind is StepKind.DDPM else 0
+
+    def walk(
+        self,
+        eps: Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor],
+        x: torch.Tensor,
+        cond: torch.Tensor,
+        timesteps: Sequence[int],
+        kind: StepKind,
+        noise: Sequence[torch.Tensor] = (),
+        clip: bool = True,
+    ) -> torch.Tensor:
+        """Walk ``x`` (the sample at ``timesteps[0]``) down the list to the clean sample; one ``eps`` call per entry.
+
+        ``noise`` holds `noise_draws` tensors shaped like ``x``, used in order (drawn up front by the
+        caller, so that the walk itself is a pure function of its inputs and can be traced).
+        """
+        need = self.noise_draws(timesteps, kind)
+        if len(noise) != need:
+            raise ValueError(
+                f"a {kind.value} walk over {len(timesteps)} steps needs {need} noise draws, got {len(noise)}"
+            )
+        for i, t in enumerate(timesteps):
+            t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
+            e = eps(x, t, cond)
+            if kind is StepKind.DDPM:
+                x = self.ddpm_step(x, e, t, t_prev, None if t_prev == -1 else noise[i], clip)
+            else:
+                x = self.ddim_step(x, e, t, t_prev, clip)
+        return x

@@ -1,0 +1,62 @@
+"""Compiled (traced) inference gives the same numbers as eager PyTorch, and only where it was prepared."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from liveloop.policy.model import DiffusionPolicy
+from liveloop.policy.rti import DiscreteMode, RtiSampler
+from liveloop.policy.samplers import FullSampler, StepKind, denoise
+from tests.policy.conftest import make_tiny_policy
+
+
+def _decisions(policy: DiffusionPolicy, sampler: RtiSampler | FullSampler, n: int = 4) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [sampler.decide(rng.uniform(-1, 1, size=(1, 2, 7))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("mode", [DiscreteMode.NONE, DiscreteMode.CLIP])
+def test_rti_decisions_are_bit_identical_compiled(mode: DiscreteMode) -> None:
+    eager = make_tiny_policy()
+    fast = make_tiny_policy()  # same seed: the same weights
+    reference = _decisions(eager, RtiSampler(eager, mode, seed=3))
+    sampler = RtiSampler(fast, mode, seed=3)
+    sampler.compile(1)
+    got = _decisions(fast, sampler)
+    assert all(np.array_equal(a, b) for a, b in zip(got, reference, strict=True))
+    assert fast.compiled._chains  # the warm steps really ran as one traced chain
+    sampler.decide(np.zeros((1, 2, 7)), max_nfe=1)  # every knob setting was prepared too
+    assert {key[1] for key in fast.compiled._chains} >= {sampler.timesteps, sampler.timesteps[:1]}
+
+
+def test_full_ddpm_and_ddim_are_bit_identical_compiled() -> None:
+    eager, fast = make_tiny_policy(), make_tiny_policy()
+    for kind, k in ((StepKind.DDPM, None), (StepKind.DDIM, 5)):
+        reference = _decisions(eager, FullSampler(eager, kind, k=k, seed=1), 2)
+        sampler = FullSampler(fast, kind, k=k, seed=1)
+        sampler.compile(1)
+        assert all(np.array_equal(a, b) for a, b in zip(_decisions(fast, sampler, 2), reference, strict=True))
+
+
+def test_only_prepared_batch_sizes_and_eval_mode_are_compiled() -> None:
+    policy = make_tiny_policy()
+    policy.compile(2)
+    x, cond = torch.zeros(3, 16, 3), torch.zeros(3, 14)
+    assert policy.compiled.eps(x, 5, cond) is None  # batch 3 was never prepared: eager
+    assert policy.compiled.eps(x[:2], 5, cond[:2]) is not None
+    policy.net.train()
+    assert policy.compiled.eps(x[:2], 5, cond[:2]) is None  # training: always eager
+    policy.net.eval()
+    with pytest.raises(ValueError, match="batch"):
+        policy.compile(0)
+
+
+def test_walk_needs_one_noise_draw_per_stochastic_step() -> None:
+    policy = make_tiny_policy()
+    x, cond = torch.zeros(1, 16, 3), torch.zeros(1, 14)
+    with pytest.raises(ValueError, match="needs 2 noise draws, got 0"):
+        policy.walk(x, cond, (2, 1, 0), StepKind.DDPM, [])
+    out = denoise(policy, x, cond, (2, 1, 0), StepKind.DDPM, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
