@@ -7,6 +7,12 @@ protocol. The process around it (`sim.py`) only paces ticks and moves bytes::
 
     on_message(topic, payload, now_ns) -> [Outgoing]   an action chunk or a target arrives
     tick(now_ns) -> [Outgoing]                          once per period: watchdog, command, step, publish state
+    watchdog_deadline_ns -> int | None                  when the watchdog will stop the robot unless an action comes
+    expire(now_ns) -> [Outgoing]                        at that deadline, between ticks: the stop, on time
+
+The watchdog stops the robot at its deadline, not at the next tick: `expire`
+moves the simulation up to that instant under the command in force, then the
+robot holds (a stop rounded up to the tick grid would be up to one period late).
 
 Each tick commands, in this order of precedence:
 
@@ -96,7 +102,7 @@ class SimRobotCore:
         self.targets = 0
         self._state_seq = 0
         self._status_seq = 0
-        self._last_tick_ns: int | None = None
+        self._last_tick_ns: int | None = None  # when the task was last stepped (a tick or a watchdog stop)
         self._next_status_ns = 0
         self._state_sent: deque[tuple[int, int]] = deque(maxlen=512)  # (state seq, t_ns published)
         self._s2a = np.zeros(cfg.latency_history, dtype=np.int64)  # state published → its action received (ns)
@@ -164,34 +170,59 @@ class SimRobotCore:
 
     # -- the tick ----------------------------------------------------------
     def tick(self, now_ns: int) -> list[Outgoing]:
-        cfg = self.config
         out: list[Outgoing] = []
         tr = self.watchdog.check(now_ns)
         if tr is not None:
             self.schedule.clear()  # whatever was left of the chunk is stale now
             out.append(self._status(now_ns, tr))
+        out.extend(self._advance(self._command_due(now_ns), now_ns))
+        out.append(self._state(now_ns))
+        if now_ns >= self._next_status_ns:
+            out.append(self._status(now_ns, None))
+        return out
+
+    @property
+    def watchdog_deadline_ns(self) -> int | None:
+        return self.watchdog.deadline_ns
+
+    def expire(self, now_ns: int) -> list[Outgoing]:
+        """Between ticks, at the watchdog's deadline: stop now (no state is published until the next tick)."""
+        deadline = self.watchdog.deadline_ns
+        if deadline is None or now_ns < deadline:
+            return []
+        u = self._command_due(now_ns)  # in force up to the stop (a tick's convention: the command due at its end)
+        tr = self.watchdog.check(now_ns)
+        assert tr is not None  # RUNNING and past the deadline
+        self.schedule.clear()  # whatever was left of the chunk is stale now
+        out = [self._status(now_ns, tr)]
+        if self._last_tick_ns is not None and now_ns > self._last_tick_ns:
+            out.extend(self._advance(u, now_ns))  # the motion up to the stop; from here on the robot holds
+        return out
+
+    def _command_due(self, now_ns: int) -> np.ndarray:
         u = self.schedule.due(now_ns) if self.watchdog.mode is RobotMode.RUNNING else None
         if u is None:
-            u = self.hold_action()
-        else:
-            self.gripper_cmd = float(u[GRIPPER_INDEX])
+            return self.hold_action()
+        self.gripper_cmd = float(u[GRIPPER_INDEX])
+        return u
+
+    def _advance(self, u: np.ndarray, now_ns: int) -> list[Outgoing]:
+        """Step the task from the last step to `now_ns` under command `u`; a finished episode restarts."""
+        cfg = self.config
         dt_s = cfg.period_ns / NS_PER_S if self._last_tick_ns is None else (now_ns - self._last_tick_ns) / NS_PER_S
         dt_s = min(max(dt_s, 1e-4), 0.25)  # a stalled process must not teleport the robot
         self._last_tick_ns = now_ns
         result = self.task.step(u, dt_s)
         self.obs = result.obs
         self._info = result.info
-        if result.done:
-            outcome = str(result.info.get("outcome", "done"))
-            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-            self.episode += 1
-            self.obs = self.task.reset(cfg.seed + self.episode)
-            self.gripper_cmd = -1.0
-            out.append(self._status(now_ns, None, f"episode {self.episode - 1} ended: {outcome}"))
-        out.append(self._state(now_ns))
-        if now_ns >= self._next_status_ns:
-            out.append(self._status(now_ns, None))
-        return out
+        if not result.done:
+            return []
+        outcome = str(result.info.get("outcome", "done"))
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.episode += 1
+        self.obs = self.task.reset(cfg.seed + self.episode)
+        self.gripper_cmd = -1.0
+        return [self._status(now_ns, None, f"episode {self.episode - 1} ended: {outcome}")]
 
     def hold_action(self) -> np.ndarray:
         """Zero velocity (set-point = where the robot is) with the gripper as last commanded."""

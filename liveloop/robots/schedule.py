@@ -16,7 +16,8 @@ command is due at time t?"::
   nothing is (`due` returns None): a chunk is never extrapolated.
 
 **Watchdog** is the robot's mode machine, fed with the receipt time of every
-accepted chunk and checked at every tick::
+accepted chunk and checked at every tick and at its own deadline
+(``last fresh action + timeout``: the robot's loop wakes for it between ticks)::
 
     IDLE ──fresh action──► RUNNING ──no fresh action for timeout──► STOPPED
                               ▲                                       │
@@ -154,8 +155,19 @@ class Watchdog:
         reason = "first fresh action" if self.mode is RobotMode.IDLE else "fresh action after a watchdog stop"
         return self._go(RobotMode.RUNNING, now_ns, reason)
 
+    @property
+    def deadline_ns(self) -> int | None:
+        """When the robot stops unless a fresh action comes first (None unless RUNNING).
+
+        The robot's loop wakes at this time as well as at its ticks, so a stop is
+        never rounded up to the next tick (up to a whole period late otherwise).
+        """
+        if self.mode is not RobotMode.RUNNING or self.last_fresh_ns is None:
+            return None
+        return self.last_fresh_ns + self.timeout_ns + 1
+
     def check(self, now_ns: int) -> Transition | None:
-        """Called every tick; stops the robot once the last fresh action is older than the timeout."""
+        """Stops the robot once the last fresh action is older than the timeout (at ticks and at `deadline_ns`)."""
         if self.mode is not RobotMode.RUNNING or self.last_fresh_ns is None:
             return None
         silent_ns = now_ns - self.last_fresh_ns

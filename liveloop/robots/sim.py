@@ -5,6 +5,8 @@ never inside the agent's event loop). One tick per period on absolute
 deadlines (`timing.RatePacer`), the network on the side::
 
     every tick:  sleep to the deadline → drain received messages → core.tick → queue publishes
+    between:     the watchdog's deadline (last fresh action + timeout) falls before the next tick →
+                 sleep to it → drain → core.expire (the stop, on time; a fresh action moves the deadline)
 
 The loop never waits on the network: messages arrive in the link's bounded
 queue and leave through its bounded sender; with the broker gone, the robot
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from liveloop.graph.clock import NS_PER_MS, NS_PER_S, Clock, MonotonicClock
-from liveloop.robots.link import BrokerAddress, LinkConfig, MqttLink
+from liveloop.robots.link import BrokerAddress, LinkConfig, MqttLink, Outgoing
 from liveloop.robots.robot import SimConfig, SimRobotCore
 from liveloop.robots.timing import PacerConfig, RatePacer, sleep_until
 
@@ -89,7 +91,7 @@ class SimRobot:
         return self.report()
 
     async def _loop(self, duration_s: float | None) -> None:
-        clock, pacer, core, link = self.clock, self.pacer, self.core, self.link
+        clock, pacer, core = self.clock, self.pacer, self.core
         spin_ns = round(pacer.config.spin_ms * NS_PER_MS)
         start = clock.now_ns()
         end = None if duration_s is None else start + round(duration_s * NS_PER_S)
@@ -98,16 +100,28 @@ class SimRobot:
             deadline = pacer.next_deadline_ns
             if end is not None and deadline > end:
                 break
+            stop_at = core.watchdog_deadline_ns
+            if stop_at is not None and stop_at < deadline:
+                # the watchdog's own deadline falls before the tick: wake for it (a stop is never rounded up)
+                await sleep_until(clock, stop_at, spin_ns)
+                self._drain()
+                self._publish(core.expire(clock.now_ns()))
+                continue
             await sleep_until(clock, deadline, spin_ns)
             now = clock.now_ns()
             pacer.tick_started(now)
-            outs = []
-            for msg in link.drain():
-                outs.extend(core.on_message(msg.topic, msg.payload, msg.received_ns))
-            outs.extend(core.tick(now))
-            for o in outs:
-                link.publish_nowait(o)
+            self._drain()
+            self._publish(core.tick(now))
             pacer.tick_finished(clock.now_ns())
+
+    def _drain(self) -> None:
+        """Hand everything received to the core (a fresh action moves the watchdog's deadline)."""
+        for msg in self.link.drain():
+            self._publish(self.core.on_message(msg.topic, msg.payload, msg.received_ns))
+
+    def _publish(self, outs: list[Outgoing]) -> None:
+        for o in outs:
+            self.link.publish_nowait(o)
 
     def report(self) -> SimReport:
         core = self.core

@@ -95,6 +95,44 @@ def test_fresh_actions_drive_the_robot_then_watchdog_stops_it() -> None:
     np.testing.assert_allclose(core.obs[:2], x_stop, atol=1e-9)
 
 
+def test_watchdog_stops_at_its_deadline_between_ticks() -> None:
+    core = SimRobotCore(SimConfig(seed=1, watchdog_ms=100))
+    t = PERIOD
+    core.tick(t)
+    x0 = core.obs[0]
+    arrived = t + 7 * MS
+    send(core, setpoint_chunk(0, t, (x0 + 0.5, core.obs[1])), arrived)
+    deadline = core.watchdog_deadline_ns
+    assert deadline == arrived + 100 * MS + 1  # not rounded to the 20 ms tick grid
+    while t + PERIOD < deadline:
+        t += PERIOD
+        core.tick(t)
+    assert core.expire(deadline - 1) == []  # not yet
+    x_before = core.obs[0]
+    msgs = decode_all(core.expire(deadline))
+    stop = [m for m in msgs if isinstance(m, RobotStatus)]
+    assert stop and stop[0].mode is RobotMode.STOPPED and stop[0].t_ns == deadline
+    assert not states(msgs)  # states stay on the tick grid
+    assert core.obs[0] > x_before  # it moved up to the stop under the command in force ...
+    x_stop = core.obs[:2].copy()
+    for _ in range(3):  # ... and holds from there
+        t += PERIOD
+        assert states(decode_all(core.tick(t)))[0].mode is RobotMode.STOPPED
+    np.testing.assert_allclose(core.obs[:2], x_stop, atol=1e-9)
+    assert core.watchdog_deadline_ns is None and core.watchdog.stops == 1
+
+
+def test_fresh_action_moves_the_watchdog_deadline() -> None:
+    core = SimRobotCore(SimConfig(seed=1, watchdog_ms=100))
+    core.tick(PERIOD)
+    xy = (float(core.obs[0]), float(core.obs[1]))
+    send(core, setpoint_chunk(0, PERIOD, xy), PERIOD)
+    first = core.watchdog_deadline_ns
+    send(core, setpoint_chunk(1, PERIOD, xy), PERIOD + 60 * MS)
+    assert core.watchdog_deadline_ns == first + 60 * MS
+    assert core.expire(first) == [] and core.mode is RobotMode.RUNNING
+
+
 def test_gripper_held_through_a_stop() -> None:
     core = SimRobotCore(SimConfig(seed=2))
     t = PERIOD

@@ -78,11 +78,13 @@ def test_watchdog_modes() -> None:
     tr = w.fresh(0)
     assert tr is not None and tr.after is RobotMode.RUNNING and tr.reason == "first fresh action"
     assert w.fresh(50 * MS) is None
+    assert w.deadline_ns == 150 * MS + 1  # the first instant at which check() stops the robot
     assert w.check(150 * MS) is None  # exactly at the timeout: still fine
     tr = w.check(151 * MS)
     assert tr is not None and tr.after is RobotMode.STOPPED
     assert "no fresh action for 101.0 ms" in tr.reason
     assert w.check(300 * MS) is None  # reported once
+    assert w.deadline_ns is None  # stopped: nothing left to time out
     tr = w.fresh(400 * MS)
     assert tr is not None and tr.before is RobotMode.STOPPED and tr.after is RobotMode.RUNNING
     assert w.stops == 1
