@@ -12,8 +12,9 @@ observation. Three are provided:
 `ControllerCore` is pure. For every state it answers with one chunk: a fresh
 decision when one is due and ready, otherwise the rest of the current plan,
 re-stamped (a heartbeat the robot's watchdog counts as fresh: the agent is alive
-and still vouches for the plan). A slow decision runs in a worker thread while
-heartbeats continue; a plan that has run out is never re-sent, so a stuck
+and still vouches for the plan). A cheap decision (``next_is_cheap``: a warm RTI
+step of a traced network, a few ms) runs on the event loop; a slow one runs in a
+worker thread while heartbeats continue; a plan that has run out is never re-sent, so a stuck
 policy lets the robot's watchdog stop it. `AgentRunner` is the asyncio part.
 """
 
@@ -34,6 +35,9 @@ import numpy as np
 from liveloop.graph.clock import NS_PER_MS, NS_PER_S, Clock, MonotonicClock
 from liveloop.robots.bridge import MqttBridge, StateIn
 
+# RTI-scale (gripper trained at ±0.1): the best grasp success of the RTI variants (benchmarks/rti_policy.py)
+RTI_CHECKPOINT = "reach_grasp_scale"
+
 
 class Responder(Protocol):
     name: str
@@ -45,6 +49,10 @@ class Responder(Protocol):
 
     def decide(self, window: np.ndarray) -> np.ndarray:
         """(n_obs, obs_dim), oldest first → (H, action_dim), action 0 due at the newest observation's time."""
+        ...
+
+    def next_is_cheap(self) -> bool:
+        """Will the next decision take only a few ms? Then it runs on the event loop, answering its very state."""
         ...
 
 
@@ -70,11 +78,19 @@ class ExpertResponder:
         # one set-point: where to be one control step from now (ControllerCore times it so)
         return self.expert.act(window[-1])[None, :]  # (1, 3)
 
+    def next_is_cheap(self) -> bool:
+        return True
+
 
 class DiffusionResponder:
-    """The policy package's diffusion policy with the RTI or the full DDPM sampler."""
+    """The policy package's diffusion policy with the RTI or the full DDPM sampler.
 
-    def __init__(self, sampler: str = "rti", checkpoint: str = "reach_grasp", seed: int = 0) -> None:
+    The network is traced at load (`DiffusionPolicy.compile`): a warm RTI decision
+    then costs a few ms and runs on the event loop; the full denoise that starts an
+    episode (and every DDPM-100 decision) runs in a worker thread.
+    """
+
+    def __init__(self, sampler: str = "rti", checkpoint: str | None = None, seed: int = 0) -> None:
         import torch
 
         from liveloop.policy.model import DiffusionPolicy
@@ -82,7 +98,7 @@ class DiffusionResponder:
         from liveloop.policy.samplers import FullSampler, StepKind
 
         torch.set_num_threads(1)
-        policy = DiffusionPolicy.load(checkpoint)
+        policy = DiffusionPolicy.load(checkpoint or (RTI_CHECKPOINT if sampler == "rti" else "reach_grasp"))
         cfg = policy.config
         self.policy = policy
         self.name = sampler
@@ -100,6 +116,7 @@ class DiffusionResponder:
             self.n_exec = cfg.n_action
         else:
             raise ValueError(f"sampler must be 'rti' or 'ddpm100', got {sampler!r}")
+        self.sampler.compile(1)
 
         from liveloop.policy.tasks.reach_grasp import ReachGrasp
 
@@ -117,6 +134,9 @@ class DiffusionResponder:
     def decide(self, window: np.ndarray) -> np.ndarray:
         chunk = self.sampler.decide(window[None])[0]  # (H, A)
         return chunk[self.first : self.first + self.n_exec]
+
+    def next_is_cheap(self) -> bool:
+        return self.name == "rti" and self.sampler.prev_clean is not None  # a warm RTI step, not a full denoise
 
 
 def make_responder(name: str, seed: int = 0) -> Responder:
@@ -231,7 +251,12 @@ class AgentReport:
 
 
 class AgentRunner:
-    """The control loop over an `MqttBridge`; decisions in a worker thread, all tasks in one TaskGroup."""
+    """The control loop over an `MqttBridge`; all tasks in one TaskGroup.
+
+    A cheap decision (a warm RTI step, the expert) runs on the loop and answers the
+    very state it was made for; a slow one (a full denoise) runs in a worker thread
+    while the loop keeps answering states with heartbeats.
+    """
 
     HISTORY = 100_000  # latency samples kept
 
@@ -274,21 +299,27 @@ class AgentRunner:
             now = self.clock.now_ns()
             busy = self._decision is not None and not self._decision.done()
             if not busy and self.core.decision_due(now):
-                self._decision = tg.create_task(self._decide(s), name="agent.decide")
-                if self.core.responder.replan_s == 0.0:
-                    await self._decision  # cheap responders answer this very state
+                if self.core.responder.next_is_cheap():
+                    self._decide_now(s)  # a few ms on the loop: no thread hop, no fight for the GIL
                     continue
+                self._decision = tg.create_task(self._decide(s), name="agent.decide")
             hb = self.core.heartbeat(now)
             if hb is not None and self.bridge.send_actions(hb.u, hb.times_ns, s.state.seq):
                 self.report.heartbeats += 1
 
-    async def _decide(self, s: StateIn) -> None:
+    def _decide_now(self, s: StateIn) -> None:
         t_obs, window = self.core.window()
         t0 = self.clock.now_ns()
-        if self.core.responder.replan_s == 0.0:
-            actions = self.core.responder.decide(window)
-        else:
-            actions = await asyncio.to_thread(self.core.responder.decide, window)
+        self._publish(s, t_obs, self.core.responder.decide(window), t0)
+
+    async def _decide(self, s: StateIn) -> None:
+        """A slow decision (a full denoise) in a worker thread; heartbeats go on meanwhile."""
+        t_obs, window = self.core.window()
+        t0 = self.clock.now_ns()
+        actions = await asyncio.to_thread(self.core.responder.decide, window)
+        self._publish(s, t_obs, actions, t0)
+
+    def _publish(self, s: StateIn, t_obs: int, actions: np.ndarray, t0: int) -> None:
         now = self.clock.now_ns()
         plan = self.core.accept(t_obs, actions, now)
         if self.bridge.send_actions(plan.u, plan.times_ns, s.state.seq):
