@@ -176,8 +176,17 @@ class AgentCore:
         topic, payload = self.codec.encode(chunk)
         return Outgoing(topic, payload, self.config.action_qos)
 
-    def target(self, position: tuple[float, float], velocity: tuple[float, float] = (0.0, 0.0)) -> Outgoing:
-        msg = Target(robot=self.config.robot_id, seq=self._target_seq, position=list(position), velocity=list(velocity))
+    def target(
+        self, position: tuple[float, float], velocity: tuple[float, float] = (0.0, 0.0), *, free: bool = False
+    ) -> Outgoing:
+        """Where the (simulated) world's target is; ``free``: it moves by itself again (position ignored)."""
+        msg = Target(
+            robot=self.config.robot_id,
+            seq=self._target_seq,
+            position=list(position),
+            velocity=list(velocity),
+            free=free,
+        )
         self._target_seq += 1
         topic, payload = self.codec.encode(msg)
         return Outgoing(topic, payload, 1)
@@ -256,5 +265,7 @@ class MqttBridge:
             return False
         return self.link.publish_nowait(self.core.actions(u, times_ns, state_seq))
 
-    def send_target(self, position: tuple[float, float], velocity: tuple[float, float] = (0.0, 0.0)) -> bool:
-        return self.link.publish_nowait(self.core.target(position, velocity))
+    def send_target(
+        self, position: tuple[float, float], velocity: tuple[float, float] = (0.0, 0.0), *, free: bool = False
+    ) -> bool:
+        return self.link.publish_nowait(self.core.target(position, velocity, free=free))

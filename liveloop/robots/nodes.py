@@ -15,15 +15,20 @@ the policy's timed action chunks; `PlanKeeper` keeps the newest plan so that
 watchdog counts) while the policy thinks. `PolicyInput` passes one state per
 policy control step and sends an INTERRUPT down the path when the robot starts
 a new episode (the policy's next decision is then a full denoise).
-`TargetFromTracks` maps the first predicted track from the camera onto the
-simulated robot's target box and sends it on `…/target`.
+
+Steering (`steering.SteeringCore`, shared through `RobotState.steering`): the
+voice agent's goals decide what the robot pursues. While it says HOLD (STOP),
+`RobotState` answers every state with a hold chunk, `PolicyInput` passes
+nothing and `RobotActions` drops chunks decided before the stop; letting go
+interrupts the policy (a fresh full denoise). `TargetFromTracks` hands camera
+tracks to the steering core, which sends the target on `…/target`.
+`RobotState.view` (`view.RobotView`) keeps what the page draws.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,6 +37,18 @@ from liveloop.graph import Input, Latest, Node, NodeContext, Output
 from liveloop.graph.clock import NS_PER_S
 from liveloop.graph.event import Event, EventKind
 from liveloop.robots.bridge import MqttBridge, StateIn
+from liveloop.robots.steering import SteeringCore, TargetCommand, TargetMapping
+from liveloop.robots.view import RobotView
+
+__all__ = [
+    "PlanKeeper",
+    "PolicyInput",
+    "RobotActions",
+    "RobotState",
+    "TargetFromTracks",
+    "TargetMapping",
+    "send_targets",
+]
 
 
 class PlanKeeper:
@@ -60,11 +77,23 @@ class RobotState(Node):
 
     state = Output(StateIn, doc="StateIn; origin_ns = when the robot measured it (graph clock)")
 
-    def __init__(self, bridge: MqttBridge, name: str | None = None, *, heartbeat_dt_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        bridge: MqttBridge,
+        name: str | None = None,
+        *,
+        heartbeat_dt_s: float = 0.1,
+        steering: SteeringCore | None = None,
+        view: RobotView | None = None,
+    ) -> None:
         super().__init__(name or "robot")
         self.bridge = bridge
-        self.plan = PlanKeeper(round(heartbeat_dt_s * NS_PER_S))
+        self.dt_ns = round(heartbeat_dt_s * NS_PER_S)
+        self.plan = PlanKeeper(self.dt_ns)
+        self.steering = steering or SteeringCore()
+        self.view = view or RobotView(bridge.core.config.robot_id)
         self.heartbeats = 0
+        self.holds = 0  # states answered with a hold chunk (steering says STOP)
         self._seq_of_origin: OrderedDict[int, int] = OrderedDict()  # origin_ns → state seq (bounded)
 
     def state_seq(self, origin_ns: int) -> int:
@@ -80,12 +109,27 @@ class RobotState(Node):
                     self._seq_of_origin[s.origin_ns] = s.state.seq
                     while len(self._seq_of_origin) > 256:
                         self._seq_of_origin.popitem(last=False)
-                    rest = self.plan.rest(ctx.now_ns())
-                    if rest is not None and bridge.send_actions(rest[0], rest[1], s.state.seq):
-                        self.heartbeats += 1
+                    self._answer(s, ctx.now_ns())
                     await ctx.emit("state", s, origin_ns=s.origin_ns)
             finally:
                 bridge.close()
+
+    def _answer(self, s: StateIn, now_ns: int) -> None:
+        """Steer, then answer the state: a hold chunk (STOP) or what is left of the plan (a heartbeat)."""
+        bridge, steering, st = self.bridge, self.steering, s.state
+        self.view.on_state(s)
+        self.view.on_statuses(bridge.statuses)
+        send_targets(bridge, steering.on_state(st.target, st.info.get("episode"), now_ns))
+        if steering.holding:
+            self.plan.clear()  # never resumed: the policy re-plans when the robot is let go
+            u, times = steering.hold_chunk(st.obs, s.origin_ns, self.dt_ns)
+            if bridge.send_actions(u, times, st.seq):
+                self.holds += 1
+                self.view.on_plan(u, times)
+            return
+        rest = self.plan.rest(now_ns)
+        if rest is not None and bridge.send_actions(rest[0], rest[1], st.seq):
+            self.heartbeats += 1
 
 
 class PolicyInput(Node):
@@ -94,23 +138,34 @@ class PolicyInput(Node):
     state = Input(StateIn, Latest())
     observations = Output(object, doc="np.ndarray (obs_dim,) float64; origin_ns = robot capture time")
 
-    def __init__(self, control_dt_s: float = 0.1, name: str | None = None) -> None:
+    def __init__(
+        self, control_dt_s: float = 0.1, name: str | None = None, *, steering: SteeringCore | None = None
+    ) -> None:
         super().__init__(name or "observe")
         if control_dt_s <= 0:
             raise ValueError(f"control_dt_s must be > 0, got {control_dt_s}")
         self.dt_ns = round(control_dt_s * NS_PER_S)
+        self.steering = steering
         self._last_ns: int | None = None
         self._episode: float | None = None
+        self._epoch = 0
         self.episodes = 0
+        self.paused = 0  # states not passed on while the robot holds (STOP)
 
     async def process(self, event: Event, ctx: NodeContext) -> None:
         s: StateIn = event.data
+        steering = self.steering
+        if steering is not None and steering.holding:
+            self.paused += 1
+            return
         ep = s.state.info.get("episode")
-        if ep != self._episode:
+        epoch = steering.epoch if steering is not None else 0
+        if ep != self._episode or epoch != self._epoch:
             if self._episode is not None:
-                self.episodes += 1
+                self.episodes += ep != self._episode
+                # a new episode, or the robot let go after a hold: the policy's warm start is stale
                 await ctx.send_control(EventKind.INTERRUPT, origin_ns=event.origin_ns)
-            self._episode = ep
+            self._episode, self._epoch = ep, epoch
             self._last_ns = None
         # a step is due a control period after the last one passed (5 % slack for jitter)
         if self._last_ns is not None and event.origin_ns - self._last_ns < self.dt_ns * 0.95:
@@ -129,66 +184,41 @@ class RobotActions(Node):
         self.source = source
         self.sent = 0
         self.dropped = 0
+        self.held = 0
 
     async def process(self, event: Event, ctx: NodeContext) -> None:
         chunk: Any = event.data
+        src = self.source
+        if src.steering.holding:
+            self.held += 1  # decided before the STOP: never sent
+            return
         u, times = np.asarray(chunk.actions), np.asarray(chunk.times_ns, dtype=np.int64)
-        self.source.plan.set(u, times)
-        seq = self.source.state_seq(chunk.origin_ns)
-        if self.source.bridge.send_actions(u, times, seq):
+        src.plan.set(u, times)
+        if src.bridge.send_actions(u, times, src.state_seq(chunk.origin_ns)):
             self.sent += 1
+            src.view.on_plan(u, times)
         else:
             self.dropped += 1
 
 
-@dataclass(frozen=True, slots=True)
-class TargetMapping:
-    """Image → the simulated robot's target box (metres; image y grows down, the world's y up)."""
-
-    box: tuple[float, float, float, float] = (-0.8, 0.35, 0.8, 0.85)  # x0, y0, x1, y1
-    every_s: float = 0.1  # send at most this often
-
-    def __post_init__(self) -> None:
-        x0, y0, x1, y1 = self.box
-        if not (x0 < x1 and y0 < y1):
-            raise ValueError(f"box must be (x0, y0, x1, y1) with x0 < x1, y0 < y1, got {self.box}")
-
-    def to_world(self, cx: float, cy: float, size: tuple[int, int]) -> tuple[float, float]:
-        w, h = size
-        x0, y0, x1, y1 = self.box
-        u, v = min(max(cx / w, 0.0), 1.0), min(max(cy / h, 0.0), 1.0)
-        return x0 + u * (x1 - x0), y1 - v * (y1 - y0)
-
-
 class TargetFromTracks(Node):
-    """Sink: the first predicted track (and its forecast velocity) becomes the robot's target."""
+    """Sink: predicted camera tracks steer the robot's target (through the source's `SteeringCore`)."""
 
     tracks = Input(object, Latest(), doc="vision PredictionBatch")
 
-    def __init__(self, source: RobotState, mapping: TargetMapping | None = None, name: str | None = None) -> None:
+    def __init__(self, source: RobotState, name: str | None = None) -> None:
         super().__init__(name or "target")
         self.source = source
-        self.mapping = mapping or TargetMapping()
         self.sent = 0
-        self._last_ns: int | None = None
 
     async def process(self, event: Event, ctx: NodeContext) -> None:
         batch: Any = event.data
-        if not batch.tracks:
-            return
-        now = ctx.now_ns()
-        if self._last_ns is not None and now - self._last_ns < self.mapping.every_s * NS_PER_S:
-            return
-        p = batch.tracks[0]
-        size = batch.frame_size
-        pos = self.mapping.to_world(p.box.cx, p.box.cy, size)
-        vel = (0.0, 0.0)
-        f = p.forecast
-        if len(f.t_ns) >= 2 and f.t_ns[-1] > f.t_ns[0]:
-            a = self.mapping.to_world(float(f.xy[0][0]), float(f.xy[0][1]), size)
-            b = self.mapping.to_world(float(f.xy[-1][0]), float(f.xy[-1][1]), size)
-            dt = (int(f.t_ns[-1]) - int(f.t_ns[0])) / NS_PER_S
-            vel = ((b[0] - a[0]) / dt, (b[1] - a[1]) / dt)
-        if self.source.bridge.connected and self.source.bridge.send_target(pos, vel):
-            self.sent += 1
-            self._last_ns = now
+        if self.source.bridge.connected:
+            self.sent += send_targets(
+                self.source.bridge, self.source.steering.on_tracks(batch.tracks, batch.frame_size, ctx.now_ns())
+            )
+
+
+def send_targets(bridge: MqttBridge, commands: list[TargetCommand]) -> int:
+    """Publish steering's target commands; returns how many went out."""
+    return sum(bridge.send_target(c.position, c.velocity, free=c.free) for c in commands)

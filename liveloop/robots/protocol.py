@@ -147,13 +147,18 @@ class ErrorReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
-    """Agent → simulated robot: where the world's target is (position, velocity)."""
+    """Agent → simulated robot: where the world's target is (position, velocity), or ``free``: let it go.
+
+    ``free`` (added in schema 1 as an optional field: older agents never send it) hands
+    the target back to the simulator's own motion from where it is; ``position`` is then ignored.
+    """
 
     v: int = SCHEMA_VERSION
     robot: RobotId
     seq: Seq
     position: Annotated[list[float], msgspec.Meta(min_length=1, max_length=MAX_DIM)]
     velocity: Floats = []
+    free: bool = False
 
 
 Message = RobotState | ActionChunk | RobotStatus | ErrorReport | Target

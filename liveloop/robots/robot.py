@@ -153,7 +153,10 @@ class SimRobotCore:
         if len(target.position) != 2 or len(target.velocity) not in (0, 2):
             exc = ProtocolError(topic, "position must be [x, y] and velocity [] or [vx, vy]", "$.position", n)
             return self._error(exc, now_ns)
-        self.task.set_target(target.position, target.velocity or (0.0, 0.0))
+        if target.free:
+            self.task.release_target()
+        else:
+            self.task.set_target(target.position, target.velocity or (0.0, 0.0))
         self.targets += 1
         return []
 

@@ -208,6 +208,21 @@ class ReachGrasp:
         self.target_mode = TargetMode.CONSTANT
         self._traj_t = self._traj_xy = None
 
+    def release_target(self) -> None:
+        """Let the target move by itself again (bouncing in the target box) from where it is now.
+
+        It keeps its heading if it has one; a still target sets off sideways at the
+        middle of the speed range (deterministic: the episode's random draws are untouched).
+        """
+        lo, hi = self.config.target_speed_range_mps
+        speed = float(np.linalg.norm(self.target_vel))
+        if speed > 1e-9:
+            self.target_vel = self.target_vel * (min(max(speed, lo), hi) / speed)
+        else:
+            self.target_vel = np.array([(lo + hi) / 2, 0.0])
+        self.target_mode = TargetMode.BOUNCE
+        self._traj_t = self._traj_xy = None
+
     def set_target_trajectory(self, times_s: Any, positions: Any) -> None:
         """Drive the target along timed waypoints (episode time, s), linearly interpolated.
 
