@@ -1,8 +1,11 @@
 """``liveloop robot`` (the agent's control loop, with a simulated robot) and ``liveloop robot sim``.
 
-    liveloop robot                         embedded amqtt broker + simulated robot process + policy loop
-    liveloop robot --broker mqtt://…       the same against a running broker (Mosquitto in production)
+    liveloop robot                         embedded amqtt broker + simulated robot process + RTI policy graph,
+                                           and the page with the voice agent (robot view, goals steer the policy)
+    liveloop robot --no-web                the same without the page and the voice agent
+    liveloop robot --broker mqtt://…       against a running broker (Mosquitto in production)
     liveloop robot --no-sim --broker …     only the agent: the robot is somewhere else
+    liveloop robot --runner loop --policy expert|rti|ddpm100   the plain control loop (what the benchmark runs)
     liveloop robot sim --broker mqtt://…   only the simulated robot (its own process)
 
 The password comes from ``--password`` or the environment variable
@@ -59,6 +62,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "loop: the plain control loop (any policy; what the benchmark uses)",
     )
     p.add_argument("--video", type=Path, default=None, help="video file: its first tracked object is the target")
+    web = p.add_argument_group("page and voice agent (graph runner)")
+    web.add_argument("--no-web", action="store_true", help="no page, no voice agent: only the control loop")
+    web.add_argument(
+        "--host", default="127.0.0.1", help="page address (default 127.0.0.1; beyond it a token is needed)"
+    )
+    web.add_argument("--http-port", type=int, default=8080, help="page port (default 8080; 0 picks a free one)")
+    web.add_argument("--token", default=None, help="bearer token for the page (default: LIVELOOP_TOKEN)")
+    web.add_argument("--no-asr", action="store_true", help="do not load speech recognition")
+    web.add_argument("--no-tts", action="store_true", help="do not load speech synthesis")
+    web.add_argument("--no-vision", action="store_true", help="do not track objects in the browser's camera")
     p.set_defaults(func=_robot)
     rsub = p.add_subparsers(dest="robot_command", metavar="ACTION")
     s = rsub.add_parser("sim", help="the simulated reach-and-grasp robot, as its own process")
@@ -154,7 +167,20 @@ async def _robot_main(args: argparse.Namespace) -> int:
 
             config = RobotAppConfig(video=args.video)
             with contextlib.suppress(asyncio.CancelledError):
-                await run_robot_graph(bridge, config, duration_s=args.duration, report_path=args.report)
+                if args.no_web:
+                    await run_robot_graph(bridge, config, duration_s=args.duration, report_path=args.report)
+                else:
+                    from liveloop.apps.robot import RobotWebConfig, run_robot_app
+
+                    web = RobotWebConfig(
+                        host=args.host,
+                        port=args.http_port,
+                        token=args.token or os.environ.get("LIVELOOP_TOKEN") or None,
+                        asr=not args.no_asr,
+                        tts=not args.no_tts,
+                        vision=not args.no_vision,
+                    )
+                    await run_robot_app(bridge, config, web, duration_s=args.duration, report_path=args.report)
         else:
             runner = AgentRunner(bridge, responder)
             try:
