@@ -187,13 +187,17 @@ def run_local_agreement(model, clips, offline_words, enc_timer: EncoderTimer, st
     return res
 
 
-def run_causal(model, clips, offline_words, chunk_ms: int, label: str) -> MethodResult:
+def run_causal(model, clips, offline_words, chunk_ms: int, label: str, n_recheck: int | None = None) -> MethodResult:
+    from liveloop.asr.decoder import CommitConfig
     from liveloop.asr.recognizer import StreamConfig
     from liveloop.asr.simulate import stream_file
 
+    cfg = StreamConfig(chunk_ms=chunk_ms)
+    if n_recheck is not None:
+        cfg = StreamConfig(chunk_ms=chunk_ms, commit=CommitConfig(n_recheck=n_recheck))
     res = MethodResult(f"{label} {chunk_ms} ms")
     for c in clips:
-        out = stream_file(model, c.audio, StreamConfig(chunk_ms=chunk_ms), frame_ms=20, realtime=False)
+        out = stream_file(model, c.audio, cfg, frame_ms=20, realtime=False)
         res.hyps[c.name] = out.text
         emitted = [(w.word, w.emit_s) for w in out.words]
         res.latencies_ms += match_latencies(emitted, offline_words[c.name])
@@ -227,12 +231,12 @@ def summarise(r: MethodResult, clips: list[Clip], offline_hyps: dict[str, str]) 
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'method':<28}{'WER':>7}{'WER*':>7}{'lat p50':>9}{'lat p95':>9}{'rev/w':>7}{'enc ms/s':>10}{'RTF':>7}"
+    head = f"{'method':<36}{'WER':>7}{'WER*':>7}{'lat p50':>9}{'lat p95':>9}{'rev/w':>7}{'enc ms/s':>10}{'RTF':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
         w2 = r["wer_vs_offline_unreferenced"]
         lines.append(
-            f"{r['method']:<28}{100 * r['wer']:>6.1f}%{'' if w2 is None else f'{100 * w2:.1f}%':>7}"
+            f"{r['method']:<36}{100 * r['wer']:>6.1f}%{'' if w2 is None else f'{100 * w2:.1f}%':>7}"
             f"{r['latency_ms_p50']:>9.0f}{r['latency_ms_p95']:>9.0f}{r['tokens_revised_per_word']:>7.2f}"
             f"{r['encoder_ms_per_audio_s']:>10.1f}{r['rtf']:>7.3f}"
         )
@@ -269,6 +273,14 @@ def main() -> int:
     ap.add_argument("--out", default="benchmarks/results/asr_streaming.json")
     ap.add_argument("--adapter", default="auto", help="LoRA adapter for the tuned rows ('auto': bundled if present)")
     ap.add_argument("--chunks", default="", help="comma-separated chunk sizes (default 100,200,300,1000)")
+    ap.add_argument(
+        "--recheck",
+        default="",
+        help="comma-separated n_recheck values for extra tuned rows (tokens kept tentative; default: the config's)",
+    )
+    ap.add_argument(
+        "--skip-baselines", action="store_true", help="tuned rows only (offline still runs: it gives word ends)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -301,11 +313,12 @@ def main() -> int:
     offline, offline_words = one_thread("offline", run_offline, model, clips)
     offline.encoder_s = enc_timer.total
     results = [offline]
-    results.append(one_thread("LocalAgreement-2", run_local_agreement, model, clips, offline_words, enc_timer))
-    for ch in chunks:
-        results.append(
-            one_thread(f"causal {ch}", run_causal, model, clips, offline_words, ch, "liveloop causal (untuned)")
-        )
+    if not args.skip_baselines:
+        results.append(one_thread("LocalAgreement-2", run_local_agreement, model, clips, offline_words, enc_timer))
+        for ch in chunks:
+            results.append(
+                one_thread(f"causal {ch}", run_causal, model, clips, offline_words, ch, "liveloop causal (untuned)")
+            )
     tuned_path = None if args.adapter == "none" else (BUNDLED if args.adapter == "auto" else Path(args.adapter))
     if tuned_path is not None and tuned_path.exists():
         tuned = load_adapter_for(model, tuned_path)
@@ -313,6 +326,10 @@ def main() -> int:
             results.append(
                 one_thread(f"tuned {ch}", run_causal, tuned, clips, offline_words, ch, "liveloop causal (LoRA)")
             )
+        for n in [int(x) for x in args.recheck.split(",") if x]:
+            for ch in chunks:
+                label = f"liveloop LoRA n={n}"
+                results.append(one_thread(f"tuned n={n} {ch}", run_causal, tuned, clips, offline_words, ch, label, n))
     rows = [summarise(r, clips, offline.hyps) for r in results]
     rows[0]["latency_note"] = "offline: emitted when the clip ends"
     print()

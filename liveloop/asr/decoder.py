@@ -17,7 +17,11 @@ Two parts:
          cross-attention sits within `edge_frames` of the audio edge, or jumps
          back in time (a loop), or would repeat an n-gram, `max_new_tokens` per
          chunk, or its probability is under `min_prob`
-      3. commit all but the last n tokens (all of them when the stream ends)
+      3. commit all but the last n tokens (all of them when the stream ends, and
+         — with `commit_on_eot`, for a model fine-tuned on the streaming
+         objective — when greedy decoding reached end-of-text: such a model
+         writes only words that have ended before the audio edge, so its
+         end-of-text says the tail is complete)
 
   The decoder context (448 tokens) is never reached: a segment is at most
   30 s, and the recognizer closes it early when `context_left` runs low.
@@ -46,6 +50,8 @@ class CommitConfig:
     max_back_frames: int = 25  # stop when attention jumps back more than this (a loop starting; 0: off)
     no_repeat_ngram: int = 4  # stop before repeating an n-gram of this segment (0: off)
     max_token_run: int = 2  # stop before a token's (run + 1)-th consecutive repeat (0: off)
+    # commit the whole tail when greedy decoding ends in end-of-text (None: on for a streaming-tuned model)
+    commit_on_eot: bool | None = None
 
     def __post_init__(self) -> None:
         if self.n_recheck < 0:
@@ -138,7 +144,8 @@ class CommitPolicy:
             self.tentative_logp.append(float(nxt[tok]))
             last_frame = max(last_frame, nxt_frame)
             nxt, nxt_frame = src.extend(tok)  # nxt_frame: where the *next* token attends
-        n_commit = len(self.tentative) if final else max(0, len(self.tentative) - cfg.n_recheck)
+        whole = final or (eot and bool(cfg.commit_on_eot))
+        n_commit = len(self.tentative) if whole else max(0, len(self.tentative) - cfg.n_recheck)
         newly = self.tentative[:n_commit]
         self.committed.extend(newly)
         del self.tentative[:n_commit], self.tentative_logp[:n_commit]

@@ -119,7 +119,13 @@ def merged(model: nn.Module, path: Path) -> nn.Module:
         with torch.no_grad():
             lin.weight += (b @ a) * scale
     out.eval()
+    out.liveloop_adapter = {"path": str(path), **blob.get("meta", {})}  # type: ignore[assignment]
     return out
+
+
+def is_streaming_tuned(model: nn.Module) -> bool:
+    """Was a streaming-objective adapter merged into `model` (`merged`)?"""
+    return getattr(model, "liveloop_adapter", None) is not None
 
 
 _MERGED: dict[tuple[int, str], nn.Module] = {}

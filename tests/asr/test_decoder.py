@@ -71,6 +71,18 @@ def test_commits_all_but_last_n_then_everything_at_the_end():
     assert r.committed == [4, 5] and pol.committed == [1, 2, 3, 4, 5] and pol.tentative == []
 
 
+def test_commit_on_eot_commits_the_whole_tail_only_when_decoding_ends_in_eot():
+    # a streaming-tuned model's end-of-text says every word so far has ended: nothing stays tentative
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, commit_on_eot=True))
+    r = pol.step(ScriptedSource(sentence([1, 2, 3, 4, 5])))
+    assert r.eot and r.committed == [1, 2, 3, 4, 5] and r.tentative == []
+    # stopped at the audio edge instead (token 4 would attend to the last frame): the last n stay tentative
+    edge = ScriptedSource(sentence([1, 2, 3, 4, 5]), n_frames=10, frame_of=lambda seq: 9 if len(seq) > 3 else 0)
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, commit_on_eot=True))
+    r = pol.step(edge)
+    assert not r.eot and r.committed == [1] and r.tentative == [2, 3]
+
+
 def test_recheck_keeps_stable_and_truncates_at_first_dropped_token():
     # chunk 1: the audio so far suggests 1 2 3 7; chunk 2 (more audio) says 1 2 3 4 5
     words = {"first": [1, 2, 3, 7], "then": [1, 2, 3, 4, 5]}
