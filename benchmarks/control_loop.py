@@ -183,6 +183,8 @@ async def run_one(
         "state_to_action_ms_p99_warm": a.get("state_to_action_ms_p99_warm"),
         "nfe_p50": a.get("nfe_p50"),
         "decide_ms_p50": a.get("decide_ms_p50"),
+        "decide_cpu_ms_p50": a.get("decide_cpu_ms_p50"),
+        "pickup_ms_p99": a.get("pickup_ms_p99"),
         "decisions": a.get("decisions"),
         "heartbeats": a.get("heartbeats"),
         "round_trip_ms_p50": _pct(rt, 50),
@@ -241,7 +243,7 @@ def summarise(runs: list[dict[str, Any]], primary: str, kills: dict[str, list[fl
 def table(runs: list[dict[str, Any]]) -> str:
     head = (
         f"{'broker':<10}{'Hz':>4} {'sim':<7}{'policy':<8}{'jit p50':>8}{'jit p99':>8}{'miss':>6}"
-        f"{'s→a p50':>9}{'s→a p99':>9}{'warm p99':>9}{'rt p99':>8}{'decide':>8}{'wd stop':>9}  at kill"
+        f"{'s→a p50':>9}{'s→a p99':>9}{'warm p99':>9}{'rt p99':>8}{'decide':>8}{'cpu':>6}{'wd stop':>9}  at kill"
     )
     lines = [head, "-" * len(head)]
 
@@ -254,7 +256,8 @@ def table(runs: list[dict[str, Any]]) -> str:
             f"{f(r['jitter_ms_p50']):>8}{f(r['jitter_ms_p99']):>8}"
             f"{r['misses']:>6}{f(r['state_to_action_ms_p50']):>9}{f(r['state_to_action_ms_p99']):>9}"
             f"{f(r['state_to_action_ms_p99_warm']):>9}"
-            f"{f(r['round_trip_ms_p99']):>8}{f(r['decide_ms_p50']):>8}{f(r['watchdog_stop_ms']):>9}"
+            f"{f(r['round_trip_ms_p99']):>8}{f(r['decide_ms_p50']):>8}{f(r['decide_cpu_ms_p50']):>6}"
+            f"{f(r['watchdog_stop_ms']):>9}"
             f"  {r['mode_at_kill']}"
         )
     return "\n".join(lines)

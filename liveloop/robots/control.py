@@ -25,6 +25,7 @@ import dataclasses
 import enum
 import json
 import os
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,8 +223,10 @@ class AgentReport:
     heartbeats: int = 0
     states: int = 0
     decide_ms: list[float] = dataclasses.field(default_factory=list)
+    decide_cpu_ms: list[float] = dataclasses.field(default_factory=list)  # CPU time of the deciding thread
     nfe: list[int] = dataclasses.field(default_factory=list)  # network evaluations per decision
     state_to_action_ms: list[float] = dataclasses.field(default_factory=list)  # state received → decision published
+    pickup_ms: list[float] = dataclasses.field(default_factory=list)  # state received → the loop took it
     reconnects: int = 0
     dropped_sends: int = 0
     bridge: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -242,6 +245,9 @@ class AgentReport:
             "states": self.states,
             "decide_ms_p50": pct(self.decide_ms, 50),
             "decide_ms_p99": pct(self.decide_ms, 99),
+            "decide_cpu_ms_p50": pct(self.decide_cpu_ms, 50),
+            "pickup_ms_p50": pct(self.pickup_ms, 50),
+            "pickup_ms_p99": pct(self.pickup_ms, 99),
             "state_to_action_ms_p50": pct(self.state_to_action_ms, 50),
             "state_to_action_ms_p99": pct(self.state_to_action_ms, 99),
             "reconnects": self.reconnects,
@@ -307,19 +313,25 @@ class AgentRunner:
             if hb is not None and self.bridge.send_actions(hb.u, hb.times_ns, s.state.seq):
                 self.report.heartbeats += 1
 
+    def _timed_decide(self, window: np.ndarray) -> tuple[np.ndarray, int]:
+        """-> (actions, CPU ns the deciding thread spent)."""
+        c0 = time.thread_time_ns()
+        actions = self.core.responder.decide(window)
+        return actions, time.thread_time_ns() - c0
+
     def _decide_now(self, s: StateIn) -> None:
-        t_obs, window = self.core.window()
         t0 = self.clock.now_ns()
-        self._publish(s, t_obs, self.core.responder.decide(window), t0)
+        t_obs, window = self.core.window()
+        self._publish(s, t_obs, *self._timed_decide(window), t0)
 
     async def _decide(self, s: StateIn) -> None:
         """A slow decision (a full denoise) in a worker thread; heartbeats go on meanwhile."""
-        t_obs, window = self.core.window()
         t0 = self.clock.now_ns()
-        actions = await asyncio.to_thread(self.core.responder.decide, window)
-        self._publish(s, t_obs, actions, t0)
+        t_obs, window = self.core.window()
+        actions, cpu_ns = await asyncio.to_thread(self._timed_decide, window)
+        self._publish(s, t_obs, actions, cpu_ns, t0)
 
-    def _publish(self, s: StateIn, t_obs: int, actions: np.ndarray, t0: int) -> None:
+    def _publish(self, s: StateIn, t_obs: int, actions: np.ndarray, cpu_ns: int, t0: int) -> None:
         now = self.clock.now_ns()
         plan = self.core.accept(t_obs, actions, now)
         if self.bridge.send_actions(plan.u, plan.times_ns, s.state.seq):
@@ -327,6 +339,8 @@ class AgentRunner:
             rep.decisions += 1
             if len(rep.decide_ms) < self.HISTORY:
                 rep.decide_ms.append((now - t0) / NS_PER_MS)
+                rep.decide_cpu_ms.append(cpu_ns / NS_PER_MS)
+                rep.pickup_ms.append((t0 - s.received_ns) / NS_PER_MS)
                 rep.nfe.append(int(getattr(self.core.responder, "last_nfe", 0)))
                 rep.state_to_action_ms.append((self.clock.now_ns() - s.received_ns) / NS_PER_MS)
         else:
