@@ -112,12 +112,11 @@ class TrackingVision:
         self.inner = inner
         self.hub = hub
 
-    @property
-    def config(self) -> Any:
-        return self.inner.config
+    def __getattr__(self, name: str) -> Any:  # config, frames, …: the pipeline's own
+        return getattr(self.inner, name)
 
-    def feed(self, frame: Any, capture_ns: int, now_ns: int) -> Any:
-        seen = self.inner.feed(frame, capture_ns, now_ns)
+    def feed(self, frame: Any, capture_ns: int, now_ns: int, *args: Any, **kwargs: Any) -> Any:
+        seen = self.inner.feed(frame, capture_ns, now_ns, *args, **kwargs)
         shape = getattr(frame, "shape", None)
         size = (int(shape[1]), int(shape[0])) if shape is not None else (int(frame.width), int(frame.height))
         self.hub.on_tracks_threadsafe(list(seen.tracks), size, now_ns)

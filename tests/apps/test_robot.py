@@ -133,3 +133,18 @@ async def test_voice_goals_steer_the_robot_and_the_page_sees_it() -> None:
         finally:
             await server.close()
     assert [g.kind for g in parts.hub.goals] == [GoalKind.MOVE, GoalKind.STOP, GoalKind.FOLLOW, GoalKind.STOP]
+
+
+def test_tracking_vision_hands_tracks_to_the_hub_and_delegates_the_rest() -> None:
+    from types import SimpleNamespace
+
+    from liveloop.apps.robot import TrackingVision
+
+    got: list[tuple[list[Any], tuple[int, int], int]] = []
+    hub = SimpleNamespace(on_tracks_threadsafe=lambda tracks, size, now: got.append((tracks, size, now)))
+    seen = SimpleNamespace(tracks=["t1"], events=[])
+    inner = SimpleNamespace(config="cfg", feed=lambda frame, capture_ns, now_ns, *a, **kw: seen)
+    vision = TrackingVision(inner, hub)  # type: ignore[arg-type]
+    assert vision.feed(np.zeros((48, 64, 3)), 1, 2, latency_ns=5) is seen
+    assert got == [(["t1"], (64, 48), 2)]
+    assert vision.config == "cfg"
