@@ -9,9 +9,11 @@ robot` does; and a private Mosquitto process) and each robot rate (50 Hz and
     liveloop robot --no-sim the agent: bridge + responder (+ amqtt broker)        → state → action latency
     this script             starts them, then SIGKILLs the agent                  → watchdog stop time
 
-Responders: `rti` and `ddpm100` (the policy package's checkpoint, side by side:
+Responders: `rti` and `ddpm100` (the policy package's checkpoints, side by side:
 the issue's baseline) when a checkpoint is there, and `expert` (the task's
-scripted expert, a placeholder with no learned policy) always.
+scripted expert, a placeholder with no learned policy) always. `rti` runs its
+warm decisions (a traced 3-step chain) on the agent's event loop; `rti_thread`
+is the same policy with every decision in a worker thread (`--decide-in thread`).
 
 Measured:
     jitter_ms_p50/p99  how late each robot tick started after its absolute deadline
@@ -78,6 +80,8 @@ async def run_one(
     env = {**os.environ, PASSWORD_ENV: creds.password, "PYTHONPATH": str(ROOT)}
     tag = f"{broker_name}-{hz}-{policy}-{'rt' if realtime else 'normal'}"
     agent_report, sim_report = work / f"agent-{tag}.json", work / f"sim-{tag}.json"
+    responder, threaded, _ = policy.partition("_thread")
+    responder_args = ["--policy", responder, "--runner", "loop", "--decide-in", "thread" if threaded else "loop"]
     agent_report.unlink(missing_ok=True)  # a repeated run must not see the last one's files
     sim_report.unlink(missing_ok=True)
     mosq: MosquittoBroker | None = None
@@ -93,10 +97,7 @@ async def run_one(
             "--broker",
             url,
             *common,
-            "--policy",
-            policy,
-            "--runner",
-            "loop",
+            *responder_args,
             "--report",
             str(agent_report),
         ]
@@ -109,10 +110,7 @@ async def run_one(
             "--port",
             str(port),
             *common,
-            "--policy",
-            policy,
-            "--runner",
-            "loop",
+            *responder_args,
             "--report",
             str(agent_report),
         ]
@@ -172,6 +170,7 @@ async def run_one(
         "broker": broker_name,
         "hz": hz,
         "policy": policy,
+        "decide_in": a.get("decide_in"),
         "sim_priority": "realtime" if s["loop"].get("realtime") else "normal",
         "jitter_ms_p50": s["loop"]["jitter_ms_p50"],
         "jitter_ms_p99": s["loop"]["jitter_ms_p99"],
@@ -242,7 +241,7 @@ def summarise(runs: list[dict[str, Any]], primary: str, kills: dict[str, list[fl
 
 def table(runs: list[dict[str, Any]]) -> str:
     head = (
-        f"{'broker':<10}{'Hz':>4} {'sim':<7}{'policy':<8}{'jit p50':>8}{'jit p99':>8}{'miss':>6}"
+        f"{'broker':<10}{'Hz':>4} {'sim':<7}{'policy':<11}{'jit p50':>8}{'jit p99':>8}{'miss':>6}"
         f"{'s→a p50':>9}{'s→a p99':>9}{'warm p99':>9}{'rt p99':>8}{'decide':>8}{'cpu':>6}{'wd stop':>9}  at kill"
     )
     lines = [head, "-" * len(head)]
@@ -252,7 +251,7 @@ def table(runs: list[dict[str, Any]]) -> str:
 
     for r in runs:
         lines.append(
-            f"{r['broker']:<10}{r['hz']:>4} {r['sim_priority'][:6]:<7}{r['policy']:<8}"
+            f"{r['broker']:<10}{r['hz']:>4} {r['sim_priority'][:6]:<7}{r['policy']:<11}"
             f"{f(r['jitter_ms_p50']):>8}{f(r['jitter_ms_p99']):>8}"
             f"{r['misses']:>6}{f(r['state_to_action_ms_p50']):>9}{f(r['state_to_action_ms_p99']):>9}"
             f"{f(r['state_to_action_ms_p99_warm']):>9}"
@@ -297,7 +296,9 @@ async def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "control_loop.json")
     ap.add_argument("--brokers", default="amqtt,mosquitto")
     ap.add_argument("--rates", default="50,100")
-    ap.add_argument("--policies", default=None, help="default: rti,ddpm100,expert with a checkpoint, else expert")
+    ap.add_argument(
+        "--policies", default=None, help="default: rti,rti_thread,ddpm100,expert with a checkpoint, else expert"
+    )
     ap.add_argument("--no-normal", action="store_true", help="skip the normal-priority robot run of the primary policy")
     ap.add_argument("--watchdog-reps", type=int, default=None, help="agent kills per broker (default 6, quick 3)")
     ap.add_argument(
@@ -308,7 +309,9 @@ async def main() -> int:
     duration = args.duration or (10.0 if args.quick else 60.0)
     have_ckpt = _have_checkpoint()
     policies = (
-        args.policies.split(",") if args.policies else (["rti", "ddpm100", "expert"] if have_ckpt else ["expert"])
+        args.policies.split(",")
+        if args.policies
+        else (["rti", "rti_thread", "ddpm100", "expert"] if have_ckpt else ["expert"])
     )
     primary = "rti" if "rti" in policies else policies[0]
     brokers = args.brokers.split(",")
@@ -354,7 +357,9 @@ async def main() -> int:
         "cpus": os.cpu_count(),
         "primary_policy": primary,
         "policy_note": (
-            "rti / ddpm100: the policy package's reach_grasp checkpoint; expert: the task's scripted expert"
+            "rti: the reach_grasp_scale checkpoint (RTI-scale, traced, warm decisions on the agent's loop); "
+            "rti_thread: the same, every decision in a worker thread; ddpm100: the reach_grasp checkpoint; "
+            "expert: the task's scripted expert"
             if have_ckpt
             else "PLACEHOLDER: no policy checkpoint yet; 'expert' is the task's scripted expert, not a learned policy"
         ),

@@ -104,6 +104,7 @@ def graph_summary(bridge: MqttBridge, nodes: dict[str, Any]) -> dict[str, Any]:
     return {
         "heartbeats": nodes["robot"].heartbeats,
         "holds": nodes["robot"].holds,
+        "waits": nodes["robot"].waits,
         "chunks_sent": nodes["actions"].sent,
         "chunks_dropped": nodes["actions"].dropped,
         "chunks_held": nodes["actions"].held,

@@ -61,6 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="graph: the liveloop graph with the policy.Policy node (rti only, the default for it); "
         "loop: the plain control loop (any policy; what the benchmark uses)",
     )
+    p.add_argument(
+        "--decide-in",
+        default="loop",
+        choices=("loop", "thread"),
+        help="loop runner: cheap decisions on the event loop (default) or every decision in a worker thread",
+    )
     p.add_argument("--video", type=Path, default=None, help="video file: its first tracked object is the target")
     web = p.add_argument_group("page and voice agent (graph runner)")
     web.add_argument("--no-web", action="store_true", help="no page, no voice agent: only the control loop")
@@ -182,7 +188,9 @@ async def _robot_main(args: argparse.Namespace) -> int:
                     )
                     await run_robot_app(bridge, config, web, duration_s=args.duration, report_path=args.report)
         else:
-            runner = AgentRunner(bridge, responder)
+            from liveloop.robots.control import DecideIn
+
+            runner = AgentRunner(bridge, responder, decide_in=DecideIn(args.decide_in))
             try:
                 report = await runner.run(args.duration, args.report)
             except asyncio.CancelledError:

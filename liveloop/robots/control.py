@@ -35,6 +35,7 @@ import numpy as np
 
 from liveloop.graph.clock import NS_PER_MS, NS_PER_S, Clock, MonotonicClock
 from liveloop.robots.bridge import MqttBridge, StateIn
+from liveloop.robots.schedule import hold_chunk
 
 # RTI-scale (gripper trained at ±0.1): the best grasp success of the RTI variants (benchmarks/rti_policy.py)
 RTI_CHECKPOINT = "reach_grasp_scale"
@@ -148,6 +149,13 @@ def make_responder(name: str, seed: int = 0) -> Responder:
     raise ValueError(f"policy must be one of expert, rti, ddpm100; got {name!r}")
 
 
+class DecideIn(enum.Enum):
+    """Where `AgentRunner` runs a decision."""
+
+    LOOP_WHEN_CHEAP = "loop"  # cheap ones (`next_is_cheap`) on the event loop, slow ones in a worker thread
+    THREAD = "thread"  # every one in a worker thread (the traced chain runs without the GIL)
+
+
 class ChunkKind(enum.Enum):
     DECISION = "decision"
     HEARTBEAT = "heartbeat"
@@ -163,8 +171,12 @@ class Plan:
 class ControllerCore:
     """Which chunk answers a state; see the module docstring. Pure: times are passed in."""
 
-    def __init__(self, responder: Responder, history_s: float = 1.0) -> None:
+    def __init__(self, responder: Responder, history_s: float = 1.0, think_s: float = 2.0) -> None:
+        if think_s <= 0:
+            raise ValueError(f"think_s must be > 0, got {think_s}")
         self.responder = responder
+        self.think_ns = round(think_s * NS_PER_S)
+        self.waiting_since_ns: int | None = None  # a fresh plan (a full denoise) is being made since then
         self.dt_ns = round(responder.control_dt_s * NS_PER_S)
         self.history: deque[tuple[int, np.ndarray]] = deque(maxlen=max(8, round(history_s * 200)))
         self.plan: Plan | None = None
@@ -180,6 +192,7 @@ class ControllerCore:
             self.episode = ep
             self.history.clear()
             self.plan = None
+            self.waiting_since_ns = s.received_ns
         self.history.append((s.origin_ns, np.asarray(s.state.obs, dtype=np.float64)))
 
     def window(self) -> tuple[int, np.ndarray]:
@@ -203,7 +216,16 @@ class ControllerCore:
         if n == 1:
             times = times + self.dt_ns
         self.plan = Plan(times, actions, now_ns)
+        self.waiting_since_ns = None
         return self.plan
+
+    def hold(self, now_ns: int) -> Plan | None:
+        """While the first plan of an episode is being made (for at most `think_s`): stay where the robot is."""
+        if self.plan is not None or self.waiting_since_ns is None or now_ns - self.waiting_since_ns >= self.think_ns:
+            return None
+        t_new, newest = self.history[-1]
+        u, times = hold_chunk(newest, t_new, self.dt_ns)
+        return Plan(times, u, now_ns)
 
     def heartbeat(self, now_ns: int) -> Plan | None:
         """What is left of the plan from one step before now (None when it has run out)."""
@@ -219,8 +241,10 @@ class ControllerCore:
 @dataclass
 class AgentReport:
     policy: str
+    decide_in: str = DecideIn.LOOP_WHEN_CHEAP.value
     decisions: int = 0
     heartbeats: int = 0
+    holds: int = 0  # states answered "stay put" while an episode's first plan was being made
     states: int = 0
     decide_ms: list[float] = dataclasses.field(default_factory=list)
     decide_cpu_ms: list[float] = dataclasses.field(default_factory=list)  # CPU time of the deciding thread
@@ -238,10 +262,12 @@ class AgentReport:
         warm = [x for x, n in zip(self.state_to_action_ms, self.nfe, strict=False) if n < max(self.nfe, default=0)]
         return {
             "policy": self.policy,
+            "decide_in": self.decide_in,
             "nfe_p50": pct([float(n) for n in self.nfe], 50),
             "state_to_action_ms_p99_warm": pct(warm, 99),  # without the full denoise that starts each episode
             "decisions": self.decisions,
             "heartbeats": self.heartbeats,
+            "holds": self.holds,
             "states": self.states,
             "decide_ms_p50": pct(self.decide_ms, 50),
             "decide_ms_p99": pct(self.decide_ms, 99),
@@ -266,11 +292,18 @@ class AgentRunner:
 
     HISTORY = 100_000  # latency samples kept
 
-    def __init__(self, bridge: MqttBridge, responder: Responder, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        bridge: MqttBridge,
+        responder: Responder,
+        clock: Clock | None = None,
+        decide_in: DecideIn = DecideIn.LOOP_WHEN_CHEAP,
+    ) -> None:
         self.bridge = bridge
+        self.decide_in = decide_in
         self.core = ControllerCore(responder)
         self.clock = clock or MonotonicClock()
-        self.report = AgentReport(responder.name)
+        self.report = AgentReport(responder.name, decide_in=decide_in.value)
         self._decision: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -305,13 +338,18 @@ class AgentRunner:
             now = self.clock.now_ns()
             busy = self._decision is not None and not self._decision.done()
             if not busy and self.core.decision_due(now):
-                if self.core.responder.next_is_cheap():
+                if self.decide_in is DecideIn.LOOP_WHEN_CHEAP and self.core.responder.next_is_cheap():
                     self._decide_now(s)  # a few ms on the loop: no thread hop, no fight for the GIL
                     continue
                 self._decision = tg.create_task(self._decide(s), name="agent.decide")
             hb = self.core.heartbeat(now)
-            if hb is not None and self.bridge.send_actions(hb.u, hb.times_ns, s.state.seq):
-                self.report.heartbeats += 1
+            if hb is not None:
+                if self.bridge.send_actions(hb.u, hb.times_ns, s.state.seq):
+                    self.report.heartbeats += 1
+            elif (hold := self.core.hold(now)) is not None and self.bridge.send_actions(
+                hold.u, hold.times_ns, s.state.seq
+            ):
+                self.report.holds += 1  # the first plan of the episode is being made: stay put
 
     def _timed_decide(self, window: np.ndarray) -> tuple[np.ndarray, int]:
         """-> (actions, CPU ns the deciding thread spent)."""

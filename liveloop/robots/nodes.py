@@ -22,6 +22,10 @@ voice agent's goals decide what the robot pursues. While it says HOLD (STOP),
 nothing and `RobotActions` drops chunks decided before the stop; letting go
 interrupts the policy (a fresh full denoise). `TargetFromTracks` hands camera
 tracks to the steering core, which sends the target on `…/target`.
+While the policy makes a fresh plan (the full denoise at the start of an
+episode or after a hold), `RobotState` answers with hold chunks too, for at
+most ``think_s``: the robot stays put and under control instead of being
+stopped by its watchdog, and a policy that never answers is still caught.
 `RobotState.view` (`view.RobotView`) keeps what the page draws.
 """
 
@@ -37,6 +41,7 @@ from liveloop.graph import Input, Latest, Node, NodeContext, Output
 from liveloop.graph.clock import NS_PER_S
 from liveloop.graph.event import Event, EventKind
 from liveloop.robots.bridge import MqttBridge, StateIn
+from liveloop.robots.schedule import hold_chunk
 from liveloop.robots.steering import SteeringCore, TargetCommand, TargetMapping
 from liveloop.robots.view import RobotView
 
@@ -52,15 +57,30 @@ __all__ = [
 
 
 class PlanKeeper:
-    """Pure: the newest plan (graph-clock times) and what is left of it at a given time."""
+    """Pure: the newest plan (graph-clock times), what is left of it, and whether a fresh one is awaited.
+
+    ``expect(now)`` drops the plan because a new one is being made from scratch (a new
+    episode, or the robot let go after a hold: the policy's full denoise); until it
+    comes, `waiting` says so for at most ``think_ns`` — a policy that never answers
+    still lets the robot's watchdog stop it.
+    """
 
     def __init__(self, keep_before_ns: int) -> None:
         self.keep_before_ns = keep_before_ns
         self.times_ns: np.ndarray | None = None
         self.u: np.ndarray | None = None
+        self.expected_ns: int | None = None
 
     def set(self, u: np.ndarray, times_ns: np.ndarray) -> None:
         self.u, self.times_ns = np.asarray(u, dtype=np.float64), np.asarray(times_ns, dtype=np.int64)
+        self.expected_ns = None
+
+    def expect(self, now_ns: int) -> None:
+        self.clear()
+        self.expected_ns = now_ns
+
+    def waiting(self, now_ns: int, think_ns: int) -> bool:
+        return self.expected_ns is not None and now_ns - self.expected_ns < think_ns
 
     def rest(self, now_ns: int) -> tuple[np.ndarray, np.ndarray] | None:
         if self.times_ns is None or self.u is None or self.times_ns[-1] < now_ns:
@@ -85,11 +105,18 @@ class RobotState(Node):
         heartbeat_dt_s: float = 0.1,
         steering: SteeringCore | None = None,
         view: RobotView | None = None,
+        think_s: float = 2.0,
     ) -> None:
         super().__init__(name or "robot")
+        if think_s <= 0:
+            raise ValueError(f"think_s must be > 0, got {think_s}")
         self.bridge = bridge
         self.dt_ns = round(heartbeat_dt_s * NS_PER_S)
+        self.think_ns = round(think_s * NS_PER_S)  # hold at most this long while the policy makes a fresh plan
         self.plan = PlanKeeper(self.dt_ns)
+        self.phase_origin_ns = 0  # capture time of the first state of this episode / since the last hold
+        self._phase: tuple[object, int] | None = None
+        self.waits = 0  # states answered with a hold chunk while a fresh plan was being made
         self.steering = steering or SteeringCore()
         self.view = view or RobotView(bridge.core.config.robot_id)
         self.heartbeats = 0
@@ -119,17 +146,29 @@ class RobotState(Node):
         bridge, steering, st = self.bridge, self.steering, s.state
         self.view.on_state(s)
         self.view.on_statuses(bridge.statuses)
-        send_targets(bridge, steering.on_state(st.target, st.info.get("episode"), now_ns))
+        episode = st.info.get("episode")
+        send_targets(bridge, steering.on_state(st.target, episode, now_ns))
+        phase = (episode, steering.epoch)
+        if phase != self._phase:  # a new episode, or let go after a hold: the policy makes a fresh plan
+            self._phase, self.phase_origin_ns = phase, s.origin_ns
+            self.plan.expect(now_ns)
         if steering.holding:
             self.plan.clear()  # never resumed: the policy re-plans when the robot is let go
-            u, times = steering.hold_chunk(st.obs, s.origin_ns, self.dt_ns)
-            if bridge.send_actions(u, times, st.seq):
-                self.holds += 1
-                self.view.on_plan(u, times)
+            self._hold(s)
+            self.holds += 1
             return
         rest = self.plan.rest(now_ns)
-        if rest is not None and bridge.send_actions(rest[0], rest[1], st.seq):
-            self.heartbeats += 1
+        if rest is not None:
+            if bridge.send_actions(rest[0], rest[1], st.seq):
+                self.heartbeats += 1
+        elif self.plan.waiting(now_ns, self.think_ns):
+            self._hold(s)  # alive and thinking: stay put rather than let the watchdog stop the robot
+            self.waits += 1
+
+    def _hold(self, s: StateIn) -> None:
+        u, times = hold_chunk(s.state.obs, s.origin_ns, self.dt_ns, self.steering.config.hold_steps)
+        if self.bridge.send_actions(u, times, s.state.seq):
+            self.view.on_plan(u, times)
 
 
 class PolicyInput(Node):
@@ -189,8 +228,8 @@ class RobotActions(Node):
     async def process(self, event: Event, ctx: NodeContext) -> None:
         chunk: Any = event.data
         src = self.source
-        if src.steering.holding:
-            self.held += 1  # decided before the STOP: never sent
+        if src.steering.holding or chunk.origin_ns < src.phase_origin_ns:
+            self.held += 1  # decided before a STOP, or from a state of the last episode: never sent
             return
         u, times = np.asarray(chunk.actions), np.asarray(chunk.times_ns, dtype=np.int64)
         src.plan.set(u, times)

@@ -29,6 +29,7 @@ A stopped robot commands zero velocity and keeps its gripper as it was.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -179,3 +180,12 @@ class Watchdog:
             now_ns,
             f"watchdog: no fresh action for {silent_ns / 1e6:.1f} ms (timeout {self.timeout_ns / 1e6:.0f} ms)",
         )
+
+
+def hold_chunk(obs: Sequence[float], t_ns: int, dt_ns: int, steps: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(u (steps, 3), times (steps,)): stay at the robot's position (obs[0:2]), gripper (obs[2]) as it is.
+
+    Reach-and-grasp's action layout; times from `t_ns` (the state's capture time) `dt_ns` apart.
+    """
+    u = np.tile(np.array([obs[0], obs[1], 1.0 if obs[2] > 0 else -1.0], dtype=np.float64), (steps, 1))
+    return u, t_ns + dt_ns * np.arange(steps, dtype=np.int64)

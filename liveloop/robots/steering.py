@@ -31,6 +31,7 @@ import numpy as np
 
 from liveloop.agent.responder import Goal, GoalKind
 from liveloop.graph.clock import NS_PER_S
+from liveloop.robots.schedule import hold_chunk
 
 
 class Pursuit(enum.Enum):
@@ -217,11 +218,7 @@ class SteeringCore:
 
     # -- outputs ------------------------------------------------------------
     def hold_chunk(self, obs: Sequence[float], t_ns: int, dt_ns: int) -> tuple[np.ndarray, np.ndarray]:
-        """(u (N, 3), times (N,)): stay at the robot's position (obs[0:2]) with its gripper (obs[2]) as it is."""
-        u = np.tile(
-            np.array([obs[0], obs[1], 1.0 if obs[2] > 0 else -1.0], dtype=np.float64), (self.config.hold_steps, 1)
-        )
-        return u, t_ns + dt_ns * np.arange(self.config.hold_steps, dtype=np.int64)
+        return hold_chunk(obs, t_ns, dt_ns, self.config.hold_steps)
 
     def describe(self) -> dict[str, Any]:
         """For the page: what the robot pursues and why."""

@@ -1,7 +1,8 @@
 """`liveloop robot`'s page and voice agent around a running robot graph (real broker, simulated robot, aiohttp).
 
 The voice agent's typed goals go through the real /ws session and responder; the robot is the
-in-process `SimRobot` on an embedded amqtt broker; the policy is the shipped RTI checkpoint.
+in-process `SimRobot` on an embedded amqtt broker; the policy is the shipped RTI checkpoint, traced as in
+the app (eager PyTorch in a worker thread holds the GIL op by op and can stall this shared event loop).
 Assertions are about behaviour (where the target went, whether the robot holds), never timing.
 """
 
@@ -67,7 +68,7 @@ async def test_voice_goals_steer_the_robot_and_the_page_sees_it() -> None:
     async with EmbeddedBroker() as addr:
         robot = SimRobot(SimConfig(robot_id="web", episode_s=120), addr, spin_ms=0.0)
         bridge = MqttBridge(addr, BridgeConfig(robot_id="web"))
-        parts = build_robot_app(bridge, AgentStack(), RobotAppConfig(compile=False), RobotWebConfig(port=0))
+        parts = build_robot_app(bridge, AgentStack(), RobotAppConfig(), RobotWebConfig(port=0))
         steering, src = parts.hub.steering, parts.nodes["robot"]
         server = TestServer(parts.web, host="127.0.0.1", port=0)
         await server.start_server()
@@ -117,6 +118,8 @@ async def test_voice_goals_steer_the_robot_and_the_page_sees_it() -> None:
                     assert reply["goal"]["kind"] == "follow"
                     await until(lambda: robot.core.task.target_mode is TargetMode.BOUNCE, "target let go")
                     await until(lambda: parts.nodes["actions"].sent > sent + 3, "the policy drives again")
+                    # while it made its fresh plan the robot was held, not stopped by its watchdog
+                    assert robot.core.watchdog.stops == 0 and src.waits > 0
                     assert parts.nodes["actions"].held >= 0 and not steering.holding
 
                     # the panel's buttons send the same goals over /robot/ws; bad ones are answered

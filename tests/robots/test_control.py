@@ -82,3 +82,15 @@ def test_expert_responder_gives_one_setpoint() -> None:
     core.observe(state(0, 0, 0.0))
     plan = core.accept(0, u, 0)
     assert plan.times_ns.tolist() == [100 * MS]  # a single set-point is due one control step ahead
+
+
+def test_hold_while_the_first_plan_of_an_episode_is_made() -> None:
+    core = ControllerCore(TwoStepResponder(), think_s=1.0)
+    core.observe(state(0, 0, 0.25, episode=0))
+    hold = core.hold(10 * MS)
+    assert hold is not None
+    assert hold.u.tolist() == [[0.25, 0.25, 1.0]] * 3  # where it is; gripper obs[2] = 0.25 > 0: closed
+    assert hold.times_ns.tolist() == [0, 100 * MS, 200 * MS]
+    assert core.hold(1000 * MS) is None  # thinking for too long: silence, the watchdog decides
+    core.accept(0, np.zeros((4, 3)), 20 * MS)
+    assert core.hold(30 * MS) is None  # a plan exists: heartbeats, not holds

@@ -30,6 +30,17 @@ def test_plan_keeper_rest_and_expiry() -> None:
     assert k.rest(301 * MS) is None  # run out: never re-sent
 
 
+def test_plan_keeper_waits_for_a_fresh_plan_only_so_long() -> None:
+    k = PlanKeeper(keep_before_ns=100 * MS)
+    k.set(np.zeros((2, 3)), np.array([0, 100]) * MS)
+    k.expect(50 * MS)  # a new episode: the old plan is gone at once
+    assert k.rest(60 * MS) is None
+    assert k.waiting(60 * MS, think_ns=1000 * MS)
+    assert not k.waiting(1050 * MS, think_ns=1000 * MS)  # a policy that never answers: the watchdog's turn
+    k.set(np.zeros((2, 3)), np.array([100, 200]) * MS)
+    assert not k.waiting(110 * MS, think_ns=1000 * MS)
+
+
 def test_target_mapping_image_to_world() -> None:
     m = TargetMapping()
     assert m.to_world(0, 0, (640, 480)) == (-0.8, 0.85)  # top-left → left, far
