@@ -71,6 +71,30 @@ class ResponderConfig:
             raise ValueError(f"max_listed_objects must be >= 1, got {self.max_listed_objects}")
 
 
+_DIRECTION_NAMES = {"forwards": "forward", "ahead": "forward", "backward": "back", "backwards": "back"}
+# complete requests: once said, there is nothing more to wait for
+COMMAND_INTENTS = frozenset({"greet", "vision", "follow", "stop", "move"})
+
+
+def classify(utterance: str) -> str:
+    """The intent of an utterance: empty, vision, follow, stop, move, greet, or ack (anything else). Pure."""
+    words = _WORD.findall(utterance.lower())
+    if not words:
+        return "empty"
+    text = " ".join(words)
+    if ("see" in words and ("what" in words or "anything" in words)) or text.startswith("look"):
+        return "vision"
+    if "follow" in words:
+        return "follow"
+    if _STOP & set(words):
+        return "stop"
+    if {"go", "turn", "move", "head", "drive"} & set(words) and any(w in _DIRECTIONS for w in words):
+        return "move"
+    if words[0] in _GREETINGS or text.startswith("good morning") or text.startswith("good evening"):
+        return "greet"
+    return "ack"
+
+
 def tokenize(text: str) -> tuple[str, ...]:
     """Split into word tokens that keep their trailing whitespace: ''.join(tokens) == text."""
     return tuple(m.group(0) for m in re.finditer(r"\S+\s*", text))
@@ -123,32 +147,26 @@ class ResponderCore:
             raise TypeError(f"utterance must be str, got {type(utterance).__name__}")
         self.turns += 1
         words = _WORD.findall(utterance.lower())
-        if not words:
-            return self._reply("Sorry, I did not catch that.", intent="empty")
-        text = " ".join(words)
-        if ("see" in words and ("what" in words or "anything" in words)) or text.startswith("look"):
-            return self._reply(self._what_i_see(), intent="vision")
-        if "follow" in words:
+        intent = classify(utterance)
+        if intent == "empty":
+            return self._reply("Sorry, I did not catch that.", intent=intent)
+        if intent == "vision":
+            return self._reply(self._what_i_see(), intent=intent)
+        if intent == "follow":
             after = words[words.index("follow") + 1 :]
             target = " ".join(w for w in after if w not in _FILLER) or None
-            goal = Goal(GoalKind.FOLLOW, target=target)
             what = f"the {target}" if target else "you"
-            return self._reply(self._robot_says(f"Okay, following {what}."), goal=goal, intent="follow")
-        if _STOP & set(words):
-            return self._reply(self._robot_says("Stopping."), goal=Goal(GoalKind.STOP), intent="stop")
-        if {"go", "turn", "move", "head", "drive"} & set(words):
-            direction = next((w for w in words if w in _DIRECTIONS), None)
-            if direction is not None:
-                direction = {"forwards": "forward", "ahead": "forward", "backward": "back", "backwards": "back"}.get(
-                    direction, direction
-                )
-                return self._reply(
-                    self._robot_says(f"Going {direction}."),
-                    goal=Goal(GoalKind.MOVE, direction=direction),
-                    intent="move",
-                )
-        if words[0] in _GREETINGS or text.startswith("good morning") or text.startswith("good evening"):
-            return self._reply(f"Hello! I am {self.config.agent_name}. How can I help you?", intent="greet")
+            goal = Goal(GoalKind.FOLLOW, target=target)
+            return self._reply(self._robot_says(f"Okay, following {what}."), goal=goal, intent=intent)
+        if intent == "stop":
+            return self._reply(self._robot_says("Stopping."), goal=Goal(GoalKind.STOP), intent=intent)
+        if intent == "move":
+            direction = next(w for w in words if w in _DIRECTIONS)
+            direction = _DIRECTION_NAMES.get(direction, direction)
+            goal = Goal(GoalKind.MOVE, direction=direction)
+            return self._reply(self._robot_says(f"Going {direction}."), goal=goal, intent=intent)
+        if intent == "greet":
+            return self._reply(f"Hello! I am {self.config.agent_name}. How can I help you?", intent=intent)
         return self._reply(f"I heard: {utterance.strip()}", intent="ack")
 
     def _robot_says(self, text: str) -> str:

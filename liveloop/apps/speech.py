@@ -1,36 +1,28 @@
-"""Adapters from the speech packages (liveloop.asr, liveloop.tts) to the session's protocols.
+"""The speech models behind a session graph, loaded once per process and shared by every session.
 
-    AsrRecognizer   16 kHz frames → Silero VAD (32 ms frames) → `Endpointer` (turns)
-                    → liveloop.asr's StreamingRecognizer while the user speaks (with pre-roll)
-                    → partial / committed transcript, speech start (barge-in), end of utterance
-    TtsSpeaker      reply tokens → liveloop.tts's SpeechStream + run_voice (Piper)
-                    → 48 kHz int16 frames and word marks, handed to the transport as they are playable
+    vad_factory()          → per session: Silero VAD (liveloop.asr.vad.SileroVad), a 512-sample frame → p(speech)
+    recognizer_factory()   → per session: liveloop.asr's StreamingRecognizer (causal streaming Whisper)
+    speaker_factory()      → per session: `TtsSpeaker`, liveloop.tts's SpeechStream + Piper
 
-Models are loaded once per process (`recognizer_factory()` / `speaker_factory()`)
-and shared by every session; each session gets its own streaming state.
-`SpeechUnavailable` says why a part cannot run; `load_stack` turns it into a note.
+`TtsSpeaker.speak(tokens, sink)` streams a reply: 48 kHz int16 frames and word
+marks go to the sink as soon as they are playable; awaiting the sink is the
+back-pressure. `interrupt()` stops it at once (barge-in, a cancelled
+speculative reply). `SpeechUnavailable` says why a part cannot run;
+`liveloop.apps.stack.load_stack` turns it into a note and runs without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from liveloop.apps.turns import EndpointConfig, Endpointer, TurnKind
-from liveloop.apps.voice import Recognizer, Speaker, SpeechSink, TranscriptEvent, TranscriptKind
+from liveloop.apps.reply import Speaker, SpeechSink
 from liveloop.graph.clock import Clock, MonotonicClock
-from liveloop.rtc.audio import PcmFrame
-
-VAD_FRAME = 512  # Silero's frame at 16 kHz (32 ms); 480 is rejected
-RECENT_FRAMES = 16  # ≈ 0.5 s of audio kept to place the end of speech on the waveform
-END_LEVEL = 0.01  # -40 dBFS: a sample above it is still voice
-RATE = 16_000
 
 
 class SpeechUnavailable(RuntimeError):
@@ -41,132 +33,85 @@ class SpeechUnavailable(RuntimeError):
 class AsrConfig:
     model: str = "tiny.en"
     chunk_ms: int = 300
-    preroll_ms: int = 256  # audio before the detected start of speech that ASR also gets
-    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    adapter: str = "auto"  # liveloop.asr's bundled causal adapter when it is there ('none': the base model)
+    word_timestamps: bool = False  # the agent does not use word times; skipping them saves the alignment pass
+    torch_threads: int = 1  # one: on a shared CPU, more intra-op threads spin and slow every other part
 
     def __post_init__(self) -> None:
-        if self.preroll_ms < 0:
-            raise ValueError(f"preroll_ms must be >= 0, got {self.preroll_ms}")
+        if self.chunk_ms <= 0 or self.chunk_ms % 20:
+            raise ValueError(f"chunk_ms must be a positive multiple of 20, got {self.chunk_ms}")
+        if self.torch_threads < 1:
+            raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads}")
 
 
-class AsrRecognizer:
-    """One session's VAD + streaming Whisper (blocking calls: the session runs `feed` in a thread)."""
+def agent_stream_config() -> Any:
+    """liveloop.tts's stream tuned for a voice agent's first audio (its defaults are tuned for no gaps).
 
-    def __init__(self, model: Any, config: AsrConfig) -> None:
-        from silero_vad import load_silero_vad
+    BOOST schedule (its fastest first audio that keeps the second span as large); the first
+    chunk is released as soon as it is ready unless the voice stalls for longer than the chunk
+    lasts (`prior_stall_ms` low, no extra pre-buffer): a reply starts within the voice-to-voice
+    budget at the risk of a short gap before the second chunk on a loaded machine.
+    """
+    from liveloop.tts.schedule import Schedule, SchedulerConfig
+    from liveloop.tts.stream import StreamConfig
 
-        from liveloop.asr.recognizer import StreamConfig, StreamingRecognizer
+    return StreamConfig(
+        scheduler=SchedulerConfig(schedule=Schedule.BOOST, tokens_are_words=True),
+        min_prebuffer_ms=0.0,
+        stall_safety=1.0,
+        prior_stall_ms=60.0,
+    )
 
-        self.config = config
-        self.vad = load_silero_vad(onnx=True)
-        self.asr = StreamingRecognizer(model, StreamConfig(chunk_ms=config.chunk_ms))
-        self.endpointer = Endpointer(config.endpoint)
-        self._pending = np.zeros(0, np.float32)
-        self._pending_start_ns = 0
-        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, config.preroll_ms * RATE // 1000 // VAD_FRAME))
-        self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=RECENT_FRAMES)  # (end_ns, 512 samples)
-        self._text: list[str] = []
-        self._last_sample_ns = 0
 
-    def feed(self, frame: PcmFrame) -> list[TranscriptEvent]:
-        import torch
+@dataclass(frozen=True, slots=True)
+class TtsConfig:
+    """How the voice streams: `stream` is a liveloop.tts.stream.StreamConfig (None: `agent_stream_config()`)."""
 
-        if frame.sample_rate != RATE:
-            raise ValueError(f"recognizer needs {RATE} Hz audio, got {frame.sample_rate}")
-        if not len(self._pending):
-            self._pending_start_ns = frame.capture_ns
-        self._pending = np.concatenate([self._pending, frame.samples])
-        out: list[TranscriptEvent] = []
-        while len(self._pending) >= VAD_FRAME:
-            chunk, self._pending = self._pending[:VAD_FRAME], self._pending[VAD_FRAME:]
-            end_ns = self._pending_start_ns + VAD_FRAME * 1_000_000_000 // RATE
-            self._pending_start_ns = end_ns
-            self._recent.append((end_ns, chunk))
-            self._last_sample_ns = end_ns
-            prob = float(self.vad(torch.from_numpy(chunk), RATE).item())
-            turn = self.endpointer.feed(prob, end_ns)
-            speaking = self.endpointer.state.value == "speech"
-            if turn is not None and turn.kind is TurnKind.SPEECH_START:
-                out.append(TranscriptEvent(TranscriptKind.SPEECH_START, at_ns=turn.at_ns))
-                for pre in self._preroll:
-                    out.extend(self._recognise(pre))
-                self._preroll.clear()
-            if speaking or (turn is not None and turn.kind is TurnKind.END_OF_SPEECH):
-                out.extend(self._recognise(chunk))
-            else:
-                self._preroll.append(chunk)
-            if turn is not None and turn.kind is TurnKind.END_OF_SPEECH:
-                out.extend(self._finish(self.refine_end(turn.at_ns), end_ns))
-        return out
-
-    def _recognise(self, samples: np.ndarray) -> list[TranscriptEvent]:
-        return self._events(self.asr.feed(samples))
-
-    def _events(self, updates: Sequence[Any]) -> list[TranscriptEvent]:
-        out = []
-        for u in updates:
-            if u.words:
-                self._text.extend(w.word for w in u.words)
-                out.append(TranscriptEvent(TranscriptKind.COMMITTED, "".join(self._text).strip(), self._last_sample_ns))
-            if u.partial:
-                out.append(
-                    TranscriptEvent(
-                        TranscriptKind.PARTIAL, ("".join(self._text) + u.partial).strip(), self._last_sample_ns
-                    )
-                )
-        return out
-
-    def refine_end(self, vad_end_ns: int) -> int:
-        """The last sample louder than `END_LEVEL` at or before the VAD's end of speech.
-
-        Silero's probability stays high for a while after the voice stops (its frames are
-        32 ms and it smooths), so its end is late; the waveform says where the voice ended.
-        """
-        for frame_end_ns, chunk in reversed(self._recent):
-            if frame_end_ns - len(chunk) * 1_000_000_000 // RATE >= vad_end_ns:
-                continue
-            loud = np.nonzero(np.abs(chunk) > END_LEVEL)[0]
-            if loud.size:
-                t = frame_end_ns - (len(chunk) - loud[-1] - 1) * 1_000_000_000 // RATE
-                return min(t, vad_end_ns)
-        return vad_end_ns
-
-    def _finish(self, end_ns: int, endpoint_ns: int) -> list[TranscriptEvent]:
-        out = self._events(self.asr.end_segment())
-        text = "".join(self._text).strip()
-        self._text = []
-        out.append(TranscriptEvent(TranscriptKind.END_OF_UTTERANCE, text, end_ns, endpoint_ns))
-        return out
+    intra_op_threads: int = 1
+    stream: Any = field(default=None)
 
 
 _LOCK = threading.Lock()
 
 
-def recognizer_factory(config: AsrConfig | None = None) -> Callable[[], Recognizer]:
+def vad_factory() -> Callable[[], Callable[[np.ndarray], float]]:
+    try:
+        from liveloop.asr.vad import SileroVad
+    except ImportError as exc:
+        raise SpeechUnavailable(f"liveloop.asr has no VAD ({exc})") from exc
+    try:
+        SileroVad()  # load the model now, not in the first session
+    except RuntimeError as exc:
+        raise SpeechUnavailable(str(exc)) from exc
+    return SileroVad
+
+
+def recognizer_factory(config: AsrConfig | None = None) -> Callable[[], Any]:
     config = config or AsrConfig()
     try:
-        from liveloop.asr.recognizer import StreamingRecognizer  # noqa: F401
+        import torch
+
+        from liveloop.asr.lora import load_adapter_for
+        from liveloop.asr.recognizer import StreamConfig, StreamingRecognizer
         from liveloop.asr.weights import load_whisper
     except ImportError as exc:
         raise SpeechUnavailable(f"liveloop.asr has no streaming recognizer yet ({exc})") from exc
-    try:
-        import silero_vad  # noqa: F401
-    except ImportError as exc:
-        raise SpeechUnavailable("the silero-vad package is needed for turn-taking") from exc
+    torch.set_num_threads(config.torch_threads)
     with _LOCK:
-        model = load_whisper(config.model, progress=False)
-    AsrRecognizer(model, config)  # fail now, not in the first session
-    return lambda: AsrRecognizer(model, config)
+        model = load_adapter_for(load_whisper(config.model, progress=False), config.adapter)
+    stream = StreamConfig(chunk_ms=config.chunk_ms, word_timestamps=config.word_timestamps)
+    StreamingRecognizer(model, stream)  # fail now, not in the first session
+    return lambda: StreamingRecognizer(model, stream)
 
 
 class TtsSpeaker:
-    """Streams a reply through liveloop.tts; `interrupt()` (barge-in) stops it at once."""
+    """Streams a reply through liveloop.tts; `interrupt()` stops it at once."""
 
-    def __init__(self, synth: Any, clock: Clock | None = None) -> None:
+    def __init__(self, synth: Any, *, stream_config: Any = None, clock: Clock | None = None) -> None:
         self.synth = synth
+        self.stream_config = stream_config
         self.clock = clock or MonotonicClock()
         self._stream: Any = None
-        self.first_audio_ms: float | None = None
 
     def interrupt(self) -> None:
         if self._stream is not None:
@@ -178,11 +123,10 @@ class TtsSpeaker:
         from liveloop.tts.stream import SpeechStream
 
         clock = self.clock
-        stream = SpeechStream(self.synth.sample_rate)
+        stream = SpeechStream(self.synth.sample_rate, self.stream_config)
         self._stream = stream
         wake = asyncio.Event()
         produced = asyncio.Event()
-        t_first_token = clock.now_ns()
         generation = stream.generation
 
         async def on_audio() -> None:
@@ -209,21 +153,22 @@ class TtsSpeaker:
 
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(feeder(), name="tts.feeder")
+                feeding = tg.create_task(feeder(), name="tts.feeder")
                 voice = tg.create_task(
                     run_voice(stream, self.synth, wake, clock, on_audio, stop_when_drained=True), name="tts.voice"
                 )
                 while True:
-                    if stream.generation != generation:  # barge-in
+                    if stream.generation != generation:  # interrupted
                         voice.cancel()
+                        feeding.cancel()
                         break
                     for item in stream.release(clock.now_ns()):
+                        if stream.generation != generation:
+                            break
                         if isinstance(item, TextMark):
-                            sink.mark({"text": item.text + " "})
+                            await sink.mark({"text": item.text + " "})
                         else:
-                            if self.first_audio_ms is None:
-                                self.first_audio_ms = (clock.now_ns() - t_first_token) / 1e6
-                            sink.push_speech(item.samples, item.sample_rate)
+                            await sink.audio(item.samples, item.sample_rate)
                         wake.set()
                     if voice.done() and stream.idle:
                         break
@@ -237,7 +182,8 @@ class TtsSpeaker:
             self._stream = None
 
 
-def speaker_factory() -> Callable[[], Speaker]:
+def speaker_factory(config: TtsConfig | None = None) -> Callable[[], Speaker]:
+    config = config or TtsConfig()
     try:
         from liveloop.tts.driver import run_voice  # noqa: F401
         from liveloop.tts.stream import SpeechStream  # noqa: F401
@@ -245,5 +191,6 @@ def speaker_factory() -> Callable[[], Speaker]:
     except ImportError as exc:
         raise SpeechUnavailable(f"liveloop.tts has no streaming speaker yet ({exc})") from exc
     with _LOCK:
-        synth = PiperSynthesizer(VoiceConfig(intra_op_threads=1))
-    return lambda: TtsSpeaker(synth)
+        synth = PiperSynthesizer(VoiceConfig(intra_op_threads=config.intra_op_threads))
+    stream = config.stream if config.stream is not None else agent_stream_config()
+    return lambda: TtsSpeaker(synth, stream_config=stream)

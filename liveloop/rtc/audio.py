@@ -2,8 +2,11 @@
 
 In: `MicIngress` turns the browser's decoded Opus frames (48 kHz, s16, stereo or
 mono) into `PcmFrame`s of 16 kHz mono float32 with PyAV's resampler, each
-stamped with the local monotonic time at which it was captured (RTP timestamp
-mapped through `OffsetEstimator`).
+stamped with the local monotonic time at which it was captured: the RTP
+timestamp mapped through `OffsetEstimator`, less the frame's duration (a packet
+leaves the sender only once its last sample is captured, so the smallest
+arrival − RTP time seen is the transit plus one frame; without the correction
+every capture time, and so the end of the user's speech, would be a frame late).
 
 Out: `SpeechBuffer` (sans-I/O) holds the agent's speech as 48 kHz int16 with
 caption marks at sample positions; `PacedAudioTrack` is an aiortc audio track
@@ -60,7 +63,8 @@ class MicIngress:
             raise ValueError(f"audio frame needs a pts and a sample rate, got pts={frame.pts} rate={frame.sample_rate}")
         if self._offset is None:
             self._offset = OffsetEstimator(OffsetConfig(clock_rate_hz=frame.sample_rate))
-        capture_ns = self._offset.feed(frame.pts % (1 << 32), arrival_ns)
+        frame_ns = frame.samples * 1_000_000_000 // frame.sample_rate
+        capture_ns = self._offset.feed(frame.pts % (1 << 32), arrival_ns) - frame_ns
         self.frames_in += 1
         out: list[PcmFrame] = []
         for res in self._resampler.resample(frame):

@@ -1,7 +1,7 @@
 """One WebRTC peer connection per session: signalling, media in and out, a data channel.
 
     browser ──offer──► RtcSession.accept(offer) ──answer──► browser
-    mic (Opus)   ─► MicIngress ─► sink.on_audio(PcmFrame 16 kHz, capture_ns)
+    mic (Opus)   ─► PacketAudioBuffer ─► MicIngress ─► sink.on_audio(PcmFrame 16 kHz, capture_ns)
     camera (VP8) ─► LastGoodFrame (latest wins, never waits) ─► sink.on_video(frame, capture_ns)
     data channel ◄─► sink.on_message(dict) / send_event(dict)
     agent speech ─► SpeechBuffer ─► PacedAudioTrack (20 ms on the monotonic clock) ─► browser
@@ -30,6 +30,7 @@ from liveloop.graph.clock import Clock, MonotonicClock
 from liveloop.rtc.audio import MicIngress, PacedAudioTrack, PcmFrame, SpeechBuffer
 from liveloop.rtc.config import RtcConfig
 from liveloop.rtc.ice import enable_loopback_candidates
+from liveloop.rtc.jitter import use_packet_audio_buffers
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,10 @@ class RtcSession:
         clock: Clock | None = None,
         name: str = "rtc",
         on_speech_chunk: Callable[[Any, int], None] | None = None,
+        video: bool = True,
     ) -> None:
         self.config = config or RtcConfig()
+        self.video = video  # False: the answer declines the client's camera (no one here would look at it)
         if self.config.loopback_candidates:
             enable_loopback_candidates()
         self.name = name
@@ -110,16 +113,25 @@ class RtcSession:
 
     # -- signalling ------------------------------------------------------
     async def accept(self, offer: RTCSessionDescription) -> RTCSessionDescription:
-        """Answer the client's offer. Adds the agent's speech track to the client's audio transceiver."""
+        """Answer the client's offer. Adds the agent's speech track to the client's audio transceiver.
+
+        Without `video`, video is answered inactive: the browser neither encodes nor sends its camera,
+        and the server does not decode it (on a small machine that is CPU the speech path needs).
+        """
         self.state = SessionState.CONNECTING
         try:
             await self.pc.setRemoteDescription(offer)
+            use_packet_audio_buffers(self.pc)  # the user's voice as it arrives, not 80 ms later (rtc/jitter.py)
             audio = [t for t in self.pc.getTransceivers() if t.kind == "audio"]
             if audio:
                 audio[0].sender.replaceTrack(self.speech_track)
                 audio[0].direction = "sendrecv"
             else:
                 self.pc.addTrack(self.speech_track)
+            if not self.video:
+                for t in self.pc.getTransceivers():
+                    if t.kind == "video":
+                        t.direction = "inactive"
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
         except (ValueError, AttributeError, KeyError, IndexError, TypeError) as exc:  # aiortc's errors on bad SDP

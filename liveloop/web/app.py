@@ -199,7 +199,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    from liveloop.apps.nodes import graphs_text
+    from liveloop.apps.stats import graphs_text
     from liveloop.web.metrics import render_metrics
 
     app = request.app
@@ -244,7 +244,12 @@ async def offer(request: web.Request) -> web.Response:
     transport = RtcTransport()
     session = VoiceSession(transport, app[STACK_KEY], app[BOARD_KEY], clock=app[CLOCK_KEY])
     rtc = RtcSession(
-        session, app[CONFIG_KEY].rtc, clock=app[CLOCK_KEY], name=f"rtc{session.id}", on_speech_chunk=transport.on_chunk
+        session,
+        app[CONFIG_KEY].rtc,
+        clock=app[CLOCK_KEY],
+        name=f"rtc{session.id}",
+        on_speech_chunk=transport.on_chunk,
+        video=app[STACK_KEY].vision is not None,
     )
     transport.bind(rtc, session)
     try:

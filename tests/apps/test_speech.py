@@ -1,4 +1,5 @@
-"""The speech adapters with the real models: Silero VAD + liveloop.asr Whisper, liveloop.tts Piper."""
+"""The speech parts with the real models: Silero VAD + liveloop.asr Whisper in a session graph's
+listening nodes, and liveloop.tts Piper behind `TtsSpeaker`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from liveloop.apps.speech import SpeechUnavailable, recognizer_factory, speaker_factory
-from liveloop.apps.voice import TranscriptKind
-from liveloop.rtc.audio import PcmFrame
+from liveloop.apps.listen import VAD_FRAME, Transcription, VadFramer
+from liveloop.apps.speech import SpeechUnavailable, recognizer_factory, speaker_factory, vad_factory
+from liveloop.apps.turns import Finalize, SpeechStarted, TurnTaker, Utterance
 from tests.e2e.media import speech_wav
 
 PROMPT = "What do you see"
@@ -35,10 +36,10 @@ class Sink:
     def __init__(self) -> None:
         self.items: list[Any] = []
 
-    def push_speech(self, samples: np.ndarray, rate_hz: int) -> None:
+    async def audio(self, samples: np.ndarray, rate_hz: int) -> None:
         self.items.append((samples, rate_hz))
 
-    def mark(self, payload: dict[str, Any]) -> None:
+    async def mark(self, payload: dict[str, Any]) -> None:
         self.items.append(payload)
 
 
@@ -54,7 +55,6 @@ async def test_tts_speaker_streams_audio_with_word_marks(speaker_maker):
     assert 0.8 < seconds < 4.0
     mark_at = [i for i, item in enumerate(sink.items) if isinstance(item, dict)]
     assert mark_at[-1] < len(sink.items) - 5  # marks are interleaved with the audio, not sent at the end
-    assert speaker.first_audio_ms is not None and speaker.first_audio_ms > 0
 
 
 async def test_tts_speaker_stops_on_interrupt(speaker_maker):
@@ -75,22 +75,36 @@ async def test_tts_speaker_stops_on_interrupt(speaker_maker):
     assert len(marks) < len(words)  # the rest was never said
 
 
-def test_recognizer_finds_the_turn_and_its_words(prompt_wav):
+def test_vad_turns_and_recognizer_find_the_turn_and_its_words(prompt_wav):
+    """The listening path without the graph: Silero frames → the turn-taker → Whisper, end placed on the waveform."""
     try:
-        make = recognizer_factory()
+        make_vad, make_rec = vad_factory(), recognizer_factory()
     except SpeechUnavailable as exc:
         pytest.skip(str(exc))
     path, speech_end_s = prompt_wav
     with wave.open(str(path)) as w:
         x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
-    rec = make()
-    events = []
+    vad, turns, framer = make_vad(), TurnTaker(), VadFramer()
+    asr = Transcription(make_rec())
+    outs: list[Any] = []
     for i in range(0, len(x), 320):
-        events += rec.feed(PcmFrame(x[i : i + 320], 16_000, i * 1_000_000_000 // 16_000))
-    kinds = [e.kind for e in events]
-    assert TranscriptKind.SPEECH_START in kinds and TranscriptKind.END_OF_UTTERANCE in kinds
-    assert kinds.index(TranscriptKind.SPEECH_START) < kinds.index(TranscriptKind.END_OF_UTTERANCE)
-    end = next(e for e in events if e.kind is TranscriptKind.END_OF_UTTERANCE)
-    assert abs(end.at_ns / 1e9 - speech_end_s) < 0.15  # stamped at the end of speech, not at the endpoint
-    heard = set(end.text.lower().replace("?", "").replace(".", "").split())
-    assert heard & set(PROMPT.lower().split()), end.text
+        for frame, start_ns in framer.feed(x[i : i + 320], i * 1_000_000_000 // 16_000):
+            assert len(frame) == VAD_FRAME
+            for out in turns.feed(frame, start_ns, vad(frame)):
+                outs.append(out)
+                if isinstance(out, Finalize):
+                    _, text = asr.finalize()
+                    outs += turns.hypothesis(out.utt, text)
+                elif hasattr(out, "samples"):
+                    asr.keep(out.samples, out.end_ns)
+                    if asr.due:
+                        asr.step()
+                elif type(out).__name__ == "Begin":
+                    asr.begin()
+    kinds = [type(o) for o in outs]
+    assert SpeechStarted in kinds and Utterance in kinds
+    assert kinds.index(SpeechStarted) < kinds.index(Utterance)
+    utt = next(o for o in outs if isinstance(o, Utterance))
+    assert abs(utt.end_ns / 1e9 - speech_end_s) < 0.15  # stamped at the end of speech, not at the endpoint
+    heard = set(utt.text.lower().replace("?", "").replace(".", "").replace(",", "").split())
+    assert heard & set(PROMPT.lower().split()), utt.text

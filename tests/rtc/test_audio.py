@@ -34,12 +34,12 @@ def opus_like_frame(pts: int, hz: float = 440.0) -> av.AudioFrame:
 def test_mic_ingress_gives_16k_mono_float_with_capture_times():
     mic = MicIngress()
     frames = []
-    for i in range(50):  # 1 s of 48 kHz stereo in 20 ms frames, 8 ms transit
-        frames += mic.feed(opus_like_frame(10_000 + i * 960), i * 20 * NS_PER_MS + 8 * NS_PER_MS)
+    for i in range(50):  # 1 s of 48 kHz stereo in 20 ms frames, each sent when full, 8 ms transit
+        frames += mic.feed(opus_like_frame(10_000 + i * 960), (i + 1) * 20 * NS_PER_MS + 8 * NS_PER_MS)
     total = sum(len(f.samples) for f in frames)
     assert abs(total - 16_000) <= 64  # the resampler holds back a few samples
     assert all(f.sample_rate == 16_000 and f.samples.dtype == np.float32 for f in frames)
-    assert frames[10].capture_ns == 10 * 20 * NS_PER_MS + 8 * NS_PER_MS
+    assert frames[10].capture_ns == 10 * 20 * NS_PER_MS + 8 * NS_PER_MS  # its first sample, plus the transit
     x = np.concatenate([f.samples for f in frames])[1000:]
     spectrum = np.abs(np.fft.rfft(x))
     assert abs(np.argmax(spectrum) * 16_000 / len(x) - 440) < 5  # the tone survived resampling

@@ -1,0 +1,42 @@
+"""Doors into the graph: silence fill (no event loop) and the never-waiting offer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liveloop.apps.ingress import GapFiller, Ingress
+from liveloop.graph import Block, DropOldest, EventKind, VirtualClock
+from liveloop.rtc.audio import PcmFrame
+
+MS = 1_000_000
+
+
+def frame(start_ms: int, n: int = 320) -> PcmFrame:
+    return PcmFrame(np.ones(n, np.float32), 16_000, start_ms * MS)
+
+
+def test_a_gap_is_filled_with_silence_stamped_where_the_audio_stopped():
+    g = GapFiller(gap_ms=100)
+    assert g.feed(frame(0)) is not None  # 0–20 ms
+    assert g.idle(80 * MS) is None  # 60 ms without audio: not a gap yet
+    fill = g.idle(150 * MS)
+    assert fill is not None and fill.capture_ns == 20 * MS and len(fill.samples) == 130 * 16
+    assert not fill.samples.any() and g.filled_ms == 130.0
+    assert g.feed(frame(100)) is None  # late audio that the silence already covers
+    assert g.feed(frame(150)) is not None and g.late_frames == 1
+    with pytest.raises(ValueError, match="gap_ms must be > 0"):
+        GapFiller(gap_ms=0)
+
+
+def test_offer_never_waits_and_counts_what_its_policy_drops():
+    clock = VirtualClock()
+    full = Ingress("typed", policy=Block(2), clock=clock)
+    assert full.offer("a") and full.offer("b")
+    assert not full.offer("c")  # block: refused, counted
+    assert full.buffer.stats.drops == 1 and full.depth == 2
+    lossy = Ingress("mic", policy=DropOldest(2), clock=clock)
+    for x in "abc":
+        assert lossy.offer(x)
+    assert lossy.buffer.stats.drops == 1 and lossy.depth == 2
+    assert lossy.control(EventKind.INTERRUPT)
