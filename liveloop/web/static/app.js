@@ -77,20 +77,25 @@ async function connect() {
     video.onloadedmetadata = () => {  // the stage takes the camera's shape, so overlay boxes line up
       if (video.videoWidth) $("stage").style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`;
     };
-    const pc = new RTCPeerConnection({ iceServers: state.config.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: state.config.iceServers, encodedInsertableStreams: PROBE_ENCODED });
     state.pc = pc;
     const mic = state.stream.getAudioTracks()[0];
-    if (mic) pc.addTransceiver(mic, { direction: "sendrecv" });
+    if (mic) passEncoded(pc.addTransceiver(mic, { direction: "sendrecv" }).sender);
     const cam = state.stream.getVideoTracks()[0];
     if (cam) {
       $("video-hint").textContent = "camera on";
-      const tr = pc.addTransceiver(startCanvas(video), { direction: "sendonly" });
-      capBitrate(tr.sender, state.config.videoMaxBitrateBps);
+      // the camera goes to the server only when it has vision: otherwise encoding it is wasted CPU
+      if ((state.config.capabilities || {}).vision !== false) {
+        const tr = pc.addTransceiver(startCanvas(video), { direction: "sendonly" });
+        passEncoded(tr.sender);
+        capBitrate(tr.sender, state.config.videoMaxBitrateBps);
+      }
     }
     pc.ontrack = (ev) => {
+      if (PROBE_ENCODED && ev.track.kind !== "audio") return passEncoded(ev.receiver);
       const remote = ev.streams[0] || new MediaStream([ev.track]);
       $("remote").srcObject = remote;
-      if (hashParams.get("probe")) startProbe(state.stream, remote);
+      if (hashParams.get("probe")) startProbe(state.stream, remote, ev.receiver);
     };
     pc.onconnectionstatechange = () => {
       const s = pc.connectionState;
@@ -259,6 +264,10 @@ async function pollStats() {
     if (r.type === "inbound-rtp" && r.kind === "audio") {
       state.audio.bytes = r.bytesReceived; state.audio.packets = r.packetsReceived;
       state.audio.energy = r.totalAudioEnergy;
+      if (r.jitterBufferEmittedCount) {  // mean time a sample waited in the jitter buffer, and its target
+        state.audio.jitterBufferMs = (1000 * r.jitterBufferDelay) / r.jitterBufferEmittedCount;
+        state.audio.jitterBufferTargetMs = (1000 * (r.jitterBufferTargetDelay || 0)) / r.jitterBufferEmittedCount;
+      }
       text.push(`agent audio in: ${r.packetsReceived} pkts, lost ${r.packetsLost}, jitter ${((r.jitter || 0) * 1000).toFixed(0)} ms`);
     }
     if (r.type === "outbound-rtp" && r.kind === "video") {
@@ -272,12 +281,37 @@ async function pollStats() {
 }
 
 // --- latency probe (#probe=1): when did the user stop speaking, when did the agent's voice arrive -------
-// Both measured in this page's clock on the audio itself: the microphone as captured, and the remote
-// track as received (voice-to-voice as the user experiences it, minus the loudspeaker).
-function startProbe(micStream, remoteStream) {
+// All in this page's clock. The user's end of speech: on the microphone as captured. The agent's voice:
+// when its first encoded frame is received (agentArrivals: an encoded-transform worker sees every Opus
+// frame before the jitter buffer; the server sends digital silence, 3-byte frames, between replies), and
+// when it is heard (agentStarts: the remote track's level after the jitter buffer and decoder).
+// (Chromium's encoded insertable streams: with the peer connection's `encodedInsertableStreams`, every
+// sender and receiver must pipe its frames through; only the probe asks for them.)
+const SILENT_FRAME_BYTES = 10;
+const PROBE_ENCODED = !!hashParams.get("probe") && !!(window.RTCRtpSender && RTCRtpSender.prototype.createEncodedStreams);
+function passEncoded(sender) {
+  if (!PROBE_ENCODED) return;
+  const { readable, writable } = sender.createEncodedStreams();
+  readable.pipeTo(writable);
+}
+function watchArrivals(receiver, probe) {
+  if (!PROBE_ENCODED || !receiver) return;
+  const { readable, writable } = receiver.createEncodedStreams();
+  let on = false, last = 0;
+  readable.pipeThrough(new TransformStream({
+    transform(frame, out) {
+      const t = performance.now();
+      if (frame.data.byteLength > SILENT_FRAME_BYTES) { if (!on) probe.agentArrivals.push(t); on = true; last = t; }
+      else if (on && t - last > 200) on = false;
+      out.enqueue(frame);
+    },
+  })).pipeTo(writable);
+}
+function startProbe(micStream, remoteStream, receiver) {
   const ctx = new AudioContext();
-  const probe = { micEnds: [], agentStarts: [], rms: { mic: 0, agent: 0 } };
+  const probe = { micEnds: [], agentStarts: [], agentArrivals: [], rms: { mic: 0, agent: 0 } };
   state.probe = probe;
+  watchArrivals(receiver, probe);
   const watch = (stream, onBuffer) => {
     const src = ctx.createMediaStreamSource(stream);
     const node = ctx.createScriptProcessor(256, 1, 1);
