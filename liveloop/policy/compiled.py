@@ -8,10 +8,17 @@ GIL, so a decision in a worker thread no longer competes with the event loop
 for it op by op (under load that contention, not the arithmetic, was what made
 a 3-step decision take hundreds of milliseconds).
 
-    CompiledPolicy(net, schedule, clip)
+    CompiledPolicy(net, schedule, clip, backend=Backend.TORCHSCRIPT)
       .prepare(batch, chains)                   trace now (at load), not during the first decision
       .eps(x, t, cond)                          the traced net for x's batch size, or None if not prepared
       .chain(timesteps, kind, batch)            a traced whole chain (≤ MAX_CHAIN_NFE steps) or None
+
+Two backends run what was traced:
+
+    TORCHSCRIPT   torch.jit.trace; bit-identical to eager PyTorch
+    ONNXRUNTIME   the trace exported to ONNX (in memory) and run by ONNX Runtime (a dependency already,
+                  for the voice): ≈ 2× faster again on this CPU (a 3-step warm chain ≈ 2.5 ms instead of
+                  ≈ 5 ms); outputs equal eager PyTorch to float32 rounding (≈ 1e-7), not bit for bit
 
 A chain is the whole walk ``x_{t0} → … → x̂_0`` (``NoiseSchedule.walk``: every
 network evaluation and every DDPM/DDIM step) in one graph: one call, one
@@ -26,6 +33,8 @@ net's parameters; a net in training mode always runs eagerly.
 
 from __future__ import annotations
 
+import enum
+import io
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -37,6 +46,19 @@ from torch import nn
 from liveloop.policy.schedulers import NoiseSchedule, StepKind
 
 MAX_CHAIN_NFE = 10  # longer chains are walked in Python over the traced net
+
+Compiled = Callable[..., torch.Tensor]  # tensors in (CPU for ONNX Runtime), one tensor out
+
+
+class Backend(enum.Enum):
+    TORCHSCRIPT = "torchscript"
+    ONNXRUNTIME = "onnxruntime"
+
+
+# The faster of the two here (measured at load 4 on 2 cores, one thread: a warm 3-step RTI decision
+# p50/p99 3.5/4.1 ms with ONNX Runtime against 10.7/19.0 ms traced; the 100-step cold start 133 against
+# 277 ms). Off the CPU, TorchScript runs regardless.
+DEFAULT_BACKEND = Backend.ONNXRUNTIME
 
 
 class _Chain(nn.Module):
@@ -64,16 +86,25 @@ class CompiledPolicy:
     """Traced net per batch size and traced short chains; see the module docstring. Thread-safe."""
 
     def __init__(
-        self, net: nn.Module, schedule: NoiseSchedule, clip: bool, *, horizon: int, action_dim: int, cond_dim: int
+        self,
+        net: nn.Module,
+        schedule: NoiseSchedule,
+        clip: bool,
+        *,
+        horizon: int,
+        action_dim: int,
+        cond_dim: int,
+        backend: Backend = Backend.TORCHSCRIPT,
     ) -> None:
+        self.backend = backend
         self.net = net
         self.schedule = schedule
         self.clip = clip
         self.shape = (horizon, action_dim)
         self.cond_dim = cond_dim
         self.batches: set[int] = set()
-        self._nets: dict[int, torch.jit.ScriptModule] = {}
-        self._chains: dict[tuple[int, tuple[int, ...], StepKind], torch.jit.ScriptModule] = {}
+        self._nets: dict[int, Compiled] = {}
+        self._chains: dict[tuple[int, tuple[int, ...], StepKind], Compiled] = {}
         self._lock = threading.Lock()
 
     def _example(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,13 +130,13 @@ class CompiledPolicy:
                     for _ in range(2):
                         chain(x, cond, noise)
 
-    def _net(self, batch: int) -> torch.jit.ScriptModule:
+    def _net(self, batch: int) -> Compiled:
         with self._lock:
             traced = self._nets.get(batch)
             if traced is None:
                 x, cond = self._example(batch)
                 t = torch.zeros(batch, dtype=torch.long, device=x.device)
-                traced = _trace(self.net, (x, t, cond))
+                traced = self._compile(self.net, (x, t, cond), ("x", "t", "cond"))
                 self._nets[batch] = traced
             return traced
 
@@ -119,7 +150,7 @@ class CompiledPolicy:
         tt = torch.full((b,), t, dtype=torch.long, device=x.device)
         return self._net(b)(x, tt, cond)
 
-    def chain(self, timesteps: tuple[int, ...], kind: StepKind, batch: int) -> torch.jit.ScriptModule | None:
+    def chain(self, timesteps: tuple[int, ...], kind: StepKind, batch: int) -> Compiled | None:
         if len(timesteps) > MAX_CHAIN_NFE or not self.usable(batch):
             return None
         key = (batch, timesteps, kind)
@@ -128,10 +159,41 @@ class CompiledPolicy:
             if traced is None:
                 x, cond = self._example(batch)
                 noise = torch.zeros(_noise_draws(timesteps, kind), *x.shape, device=x.device)
-                module = _Chain(self.net, self.schedule, timesteps, kind, self.clip)
-                traced = _trace(module, (x, cond, noise))
+                # eval(): exporting restores the module's mode afterwards, and a fresh module is in training
+                # mode, which would flip the shared net into training too
+                module = _Chain(self.net, self.schedule, timesteps, kind, self.clip).eval()
+                traced = self._compile(module, (x, cond, noise), ("x", "cond", "noise"))
                 self._chains[key] = traced
             return traced
+
+    def _compile(self, module: nn.Module, example: tuple[torch.Tensor, ...], names: tuple[str, ...]) -> Compiled:
+        if self.backend is Backend.ONNXRUNTIME and example[0].device.type == "cpu":
+            return _OrtModule(module, example, names)
+        return _trace(module, example)
+
+
+class _OrtModule:
+    """ONNX Runtime, called like the traced module: tensors in, a tensor out. `run` releases the GIL."""
+
+    def __init__(self, module: nn.Module, example: tuple[torch.Tensor, ...], names: tuple[str, ...]) -> None:
+        import onnxruntime as ort
+
+        buf = io.BytesIO()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's constant warnings and the exporter's deprecation notes
+            torch.onnx.export(module, example, buf, input_names=list(names), output_names=["out"], dynamo=False)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()  # the process's setting (one thread on this machine)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+        used = {i.name for i in self.session.get_inputs()}  # an unused input (DDIM's noise) is pruned
+        self.names = [(i, n) for i, n in enumerate(names) if n in used]
+
+    def __call__(self, *tensors: torch.Tensor) -> torch.Tensor:
+        feed = {n: tensors[i].detach().numpy() for i, n in self.names}
+        return torch.from_numpy(self.session.run(None, feed)[0])
 
 
 def _trace(module: nn.Module | Callable[..., Any], example: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from liveloop.policy.compiled import CompiledPolicy
+from liveloop.policy.compiled import DEFAULT_BACKEND, Backend, CompiledPolicy
 from liveloop.policy.normalizer import LinearNormalizer
 from liveloop.policy.schedulers import NoiseSchedule, StepKind
 from liveloop.policy.unet import ConditionalUnet1D
@@ -126,21 +126,34 @@ class DiffusionPolicy:
         self.rti = rti or RtiSettings()
         self.meta = dict(meta or {})
         self.device = device
-        self.compiled = CompiledPolicy(
-            self.net,
-            self.schedule,
-            config.clip_sample,
-            horizon=config.horizon,
-            action_dim=config.action_dim,
-            cond_dim=config.cond_dim,
-        )
+        self.compiled = self._compiled(DEFAULT_BACKEND)
 
-    def compile(self, batch: int = 1, chains: tuple[tuple[tuple[int, ...], StepKind], ...] = ()) -> None:
+    def compile(
+        self,
+        batch: int = 1,
+        chains: tuple[tuple[tuple[int, ...], StepKind], ...] = (),
+        backend: Backend | None = None,
+    ) -> None:
         """Trace the net for ``batch`` (and the given short chains) now, so no decision pays for it.
 
         Until this is called every evaluation runs eagerly (see `liveloop.policy.compiled`).
+        ``backend`` switches how traced code runs (compiled paths made so far are dropped).
         """
+        if backend is not None and backend is not self.compiled.backend:
+            self.compiled = self._compiled(backend)
         self.compiled.prepare(batch, chains)
+
+    def _compiled(self, backend: Backend) -> CompiledPolicy:
+        cfg = self.config
+        return CompiledPolicy(
+            self.net,
+            self.schedule,
+            cfg.clip_sample,
+            horizon=cfg.horizon,
+            action_dim=cfg.action_dim,
+            cond_dim=cfg.cond_dim,
+            backend=backend,
+        )
 
     # -- conditioning and network --------------------------------------
     def cond(self, obs_window: np.ndarray) -> torch.Tensor:

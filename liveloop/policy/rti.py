@@ -44,6 +44,7 @@ import itertools
 import numpy as np
 import torch
 
+from liveloop.policy.compiled import Backend
 from liveloop.policy.model import DiffusionPolicy, RtiSettings
 from liveloop.policy.samplers import StepKind, denoise
 
@@ -156,11 +157,11 @@ class RtiSampler:
         self.last_nfe = 0
         self.decisions = 0
 
-    def compile(self, batch: int = 1) -> None:
+    def compile(self, batch: int = 1, backend: Backend | None = None) -> None:
         """Trace the net and every warm chain the ``max_nfe`` knob can pick, for ``batch``, now (at load)."""
         ts = self.timesteps
         chains = {ts} | {rti_timesteps(ts[0], n) for n in range(1, len(ts))}
-        self.policy.compile(batch, tuple((c, self.kind) for c in sorted(chains, key=len)))
+        self.policy.compile(batch, tuple((c, self.kind) for c in sorted(chains, key=len)), backend)
 
     def warm_start(self) -> torch.Tensor:
         if self.prev_clean is None:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from liveloop.policy.compiled import Backend
 from liveloop.policy.model import DiffusionPolicy
 from liveloop.policy.schedulers import NoiseSchedule, StepKind
 
@@ -62,9 +63,9 @@ class FullSampler:
         self.last_nfe = 0
         self.last_clean = None
 
-    def compile(self, batch: int = 1) -> None:
+    def compile(self, batch: int = 1, backend: Backend | None = None) -> None:
         """Trace the net (and the whole chain when it is short) for ``batch`` now."""
-        self.policy.compile(batch, ((tuple(self.timesteps), self.kind),))
+        self.policy.compile(batch, ((tuple(self.timesteps), self.kind),), backend)
 
     def decide(self, obs_window: np.ndarray) -> np.ndarray:
         cond = self.policy.cond(obs_window)
