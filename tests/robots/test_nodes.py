@@ -82,7 +82,7 @@ async def test_robot_graph_closes_the_loop(tmp_path: Path) -> None:
     async with EmbeddedBroker() as addr:
         robot = SimRobot(SimConfig(robot_id="g"), addr, spin_ms=0.0)
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(robot.run(6.0))
+            tg.create_task(robot.run(60.0))  # stopped below, once the graph (its set-up included) is done
             summary = await run_robot_graph(
                 MqttBridge(addr, BridgeConfig(robot_id="g")),
                 RobotAppConfig(),
