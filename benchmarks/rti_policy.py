@@ -16,6 +16,11 @@ robot sees):
 full 100-step denoise: see ``nfe_mean`` and ``ms_first_decision``).
 
     python benchmarks/rti_policy.py [--quick] [--out PATH] [--tasks reach_grasp,pusht] [--samplers ...]
+    python benchmarks/rti_policy.py --timing-only      re-time the decisions (batch 1) into the existing --out
+
+Timing runs the network as deployed (`DiffusionPolicy.compile`: traced, run by ONNX
+Runtime); the batched success rollouts run eager PyTorch (their batch size changes as
+episodes end), so compiling changes the timings and never the success rates.
 
 Writes ``{task: {sampler: {"success", "nfe_per_decision", "ms_per_decision_p50", …}}}`` to
 benchmarks/results/rti_policy.json, run conditions to rti_policy.meta.json, and a plot
@@ -37,7 +42,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from liveloop.policy.evaluate import SAMPLERS, checkpoint_for, evaluate_sampler  # noqa: E402
+from liveloop.policy.evaluate import SAMPLERS, checkpoint_for, evaluate_sampler, time_sampler  # noqa: E402
 from liveloop.policy.model import CheckpointError, DiffusionPolicy  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -53,6 +58,9 @@ def main() -> int:
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--timing-episodes", type=int, default=3)
     ap.add_argument("--merge", action="store_true", help="update the entries measured here in an existing --out file")
+    ap.add_argument(
+        "--timing-only", action="store_true", help="only the batch-1 timing, merged into the existing --out file"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     n_seeds, n_eps, n_timing = (1, 10, 1) if args.quick else (args.seeds, args.episodes, args.timing_episodes)
@@ -73,6 +81,11 @@ def main() -> int:
                 skipped[f"{task}/{sampler}"] = "no discrete action in this task"
                 continue
             ts = time.monotonic()
+            if args.timing_only:
+                timing = time_sampler(policy, sampler, n_timing)
+                results[task][sampler] = timing
+                print(f"{task:12s} {sampler:10s} {timing}", flush=True)
+                continue
             r = evaluate_sampler(policy, sampler, n_episodes=n_eps, n_seeds=n_seeds, timing_episodes=n_timing)
             results[task][sampler] = r.as_json()
             print(
@@ -102,10 +115,13 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta_path = args.out.with_suffix(".meta.json")
-    if args.merge and args.out.exists():
+    if args.timing_only:
+        meta["timing_only"] = True
+    if (args.merge or args.timing_only) and args.out.exists():
         old = json.loads(args.out.read_text())
         for task, rows in results.items():
-            old.setdefault(task, {}).update(rows)
+            for sampler, row in rows.items():  # timing-only rows update the timing fields, keep the successes
+                old.setdefault(task, {}).setdefault(sampler, {}).update(row)
         results = {t: {s: old[t][s] for s in SAMPLERS if s in old[t]} for t in old}
         old_meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         meta = {"runs": [*old_meta.get("runs", [old_meta] if old_meta else []), meta]}

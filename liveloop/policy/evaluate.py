@@ -203,15 +203,7 @@ def evaluate_sampler(
         )
         rates.append(float(ok.mean()))
         all_nfe.extend(nfes)
-    timings: list[float] = []
-    cpu: list[float] = []
-    first_ms: list[float] = []
-    make_sampler(policy, sampler)[0].compile(1)  # batch-1 timing runs the traced net, as a deployed policy does
-    for e in range(timing_episodes):
-        t: list[float] = []
-        rollout(policy, sampler, [2_000_000 + e], task, sampler_seed=seed, timings_ms=t, cpu_ms=cpu)
-        first_ms.append(t[0])
-        timings.extend(t)
+    timing = time_sampler(policy, sampler, timing_episodes, seed)
     _, period = make_sampler(policy, sampler)
     return EvalResult(
         task=task.name,
@@ -222,10 +214,30 @@ def evaluate_sampler(
         nfe_per_decision=int(min(all_nfe)),  # RTI: a warm decision; the others: every decision
         nfe_mean=float(np.mean(all_nfe)),
         decisions_per_step=1.0 / period,
-        ms_per_decision_p50=float(np.median(timings)),
-        ms_per_decision_p95=float(np.percentile(timings, 95)),
-        ms_first_decision=float(np.median(first_ms)),
-        cpu_ms_per_decision_p50=float(np.median(cpu)),
+        ms_per_decision_p50=timing["ms_per_decision_p50"],
+        ms_per_decision_p95=timing["ms_per_decision_p95"],
+        ms_first_decision=timing["ms_first_decision"],
+        cpu_ms_per_decision_p50=timing["cpu_ms_per_decision_p50"],
         outcomes={k: outcomes.count(k) for k in sorted(set(outcomes))},
         mean_max_coverage=float(np.mean(scores)) if scores else None,
     )
+
+
+def time_sampler(policy: DiffusionPolicy, sampler: str, timing_episodes: int = 3, seed: int = 0) -> dict[str, float]:
+    """Batch-1 episodes timed decision by decision (wall and CPU), on the compiled network as deployed."""
+    task = get_task(policy.config.task)
+    make_sampler(policy, sampler)[0].compile(1)  # batch-1 timing runs the compiled net, as a deployed policy does
+    timings: list[float] = []
+    cpu: list[float] = []
+    first_ms: list[float] = []
+    for e in range(timing_episodes):
+        t: list[float] = []
+        rollout(policy, sampler, [2_000_000 + e], task, sampler_seed=seed, timings_ms=t, cpu_ms=cpu)
+        first_ms.append(t[0])
+        timings.extend(t)
+    return {
+        "ms_per_decision_p50": float(np.median(timings)),
+        "ms_per_decision_p95": float(np.percentile(timings, 95)),
+        "ms_first_decision": float(np.median(first_ms)),
+        "cpu_ms_per_decision_p50": float(np.median(cpu)),
+    }
