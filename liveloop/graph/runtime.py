@@ -281,7 +281,7 @@ class NodeContext:
             if not t_in:
                 t_in = now_ns()
             self._t_in = t_in
-            if ev.kind:
+            if ev[6]:  # kind: control
                 self.stats.control_latency.add(t_in - ev.origin_ns)
                 self._record_in_budgets(ev, t_in)
                 if self.trace is not None:
