@@ -121,7 +121,7 @@ def voice_graph(
     if stack.vision is not None:
         video = Ingress("video", policy=Latest(), clock=clock)
         g.add(video)
-        g.add(VisionNode(stack.vision()))
+        g.add(VisionNode(stack.vision(), offload=stack.offload))
         g.connect("video.out", "vision.frame")
         g.connect("vision.tracks", "agent.tracks")
         g.connect("vision.events", "egress.events")

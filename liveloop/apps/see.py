@@ -23,14 +23,20 @@ class VisionNode(Node):
     tracks = Output(list, doc="the tracks of the frame (PredictedTrack), for the responder")
     events = Output(dict, doc="client events: tracks, regions")
 
-    def __init__(self, pipeline: Any, name: str = "vision") -> None:
+    def __init__(self, pipeline: Any, *, offload: bool = True, name: str = "vision") -> None:
         super().__init__(name)
         self.pipeline = pipeline
+        self.offload = offload  # the tracker in a worker thread (tests on a virtual clock run it inline)
         self.period_ns = round(NS_PER_S / pipeline.config.max_fps)
 
     async def process(self, event: Event, ctx: NodeContext) -> None:
         t0 = ctx.now_ns()
-        seen = await asyncio.to_thread(self.pipeline.feed, event.data, event.origin_ns, t0)
+        feed = self.pipeline.feed
+        seen = (
+            await asyncio.to_thread(feed, event.data, event.origin_ns, t0)
+            if self.offload
+            else feed(event.data, event.origin_ns, t0)
+        )
         await ctx.emit("tracks", [p.track for p in seen.tracks], parent=event)
         for ev in seen.events:
             await ctx.emit("events", ev, parent=event)

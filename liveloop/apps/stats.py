@@ -127,6 +127,18 @@ class BudgetBoard:
             out.append(_entry(b, samples, count, misses, None))
         return {"type": "budgets", "budgets": out}
 
+    def table(self) -> str:
+        """The end-of-run table: every budget over every session of the process."""
+        rows = [("budget", "ms", "n", "p50", "p95", "misses")]
+        for e in self.to_json()["budgets"]:
+            q = [("-" if e[k] is None else f"{e[k]:.1f}") for k in ("p50_ms", "p95_ms")]
+            rows.append((e["name"], f"{e['budget_ms']:g}", str(e["count"]), *q, str(e["misses"])))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        return "\n".join(
+            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            for r in rows
+        )
+
     def prometheus_lines(self, prefix: str = "liveloop_session") -> list[str]:
         entries = self.to_json()["budgets"]
         lines = [

@@ -10,7 +10,7 @@ import sys
 from aiohttp import web
 
 from liveloop.rtc.config import RtcConfig
-from liveloop.web.app import WebConfig, create_app
+from liveloop.web.app import BOARD_KEY, WebConfig, create_app
 
 
 async def serve(
@@ -53,3 +53,5 @@ async def serve(
         await stop.wait()
     finally:
         await runner.cleanup()
+        print("liveloop serve: latency over every session (the session graphs' budgets)", file=sys.stderr)
+        print(app[BOARD_KEY].table(), file=sys.stderr, flush=True)

@@ -42,6 +42,9 @@ def test_the_board_spans_live_and_ended_sessions():
     assert 'liveloop_session_latency_ms{budget="v2v",quantile="0.50"} 200.000' in text
     assert 'liveloop_session_budget_misses_total{budget="v2v"} 1' in text
     assert board.graphs == [b]
+    table = board.table().splitlines()
+    assert table[0].split() == ["budget", "ms", "n", "p50", "p95", "misses"]
+    assert table[1].split() == ["v2v", "300", "3", "200.0", "380.0", "1"]
 
 
 def test_bad_budgets_are_named():
