@@ -107,6 +107,18 @@ class BoxKalman:
         boxes, sig = self.forecast(np.array([dt_s], dtype=np.float64))
         return boxes[0], float(sig[0])
 
+    def forecast_sigma(self, dts_s: np.ndarray) -> np.ndarray:
+        """The centre std (px) at each horizon in `dts_s` (s, ≥ 0), without the boxes (cheaper than `forecast`)."""
+        dt = np.maximum(np.asarray(dts_s, dtype=np.float64), 0.0)  # (T,)
+        q = self.cfg.q_pos
+        P = self.P
+        out = np.empty(len(dt))
+        for axis in (0, 1):  # position and velocity of cx, then cy: var(p + v dt) + process noise
+            i, j = axis, axis + N_DIM
+            var = P[i, i] + 2 * dt * P[i, j] + dt**2 * P[j, j] + q * dt**3 / 3
+            out = var if axis == 0 else out + var
+        return np.sqrt(0.5 * out)
+
     def forecast(self, dts_s: np.ndarray) -> tuple[list[Box], np.ndarray]:
         """Boxes at each horizon in `dts_s` (s, ≥ 0) and the centre std (px) at each."""
         out: list[Box] = []

@@ -10,14 +10,24 @@ latest-wins edge skips frames the tracker cannot keep up with)::
 Relative-motion normalisation: each grid position is taken relative to the
 latest one and divided by the object's size ``s = sqrt(w h)`` (so a near, big
 face moving 30 px and a far, small one moving 10 px look alike), and grid
-points before the first observation are masked. The model answers "where is the
+points before the first observation are masked. PVT++ divides x by w and y by
+h; one isotropic scale keeps the direction of motion (a pedestrian box is 2.5×
+taller than wide, and people walk sideways). The model answers "where is the
 centre τ seconds after t_ref" as a displacement in units of s, plus a standard
-deviation; it is queried for many τ at once (the latency-compensated box and
-the 10 points of a 1 s trajectory).
+deviation; it is queried for many τ at once (the latency-compensated box, the
+box for each frame an output may be used for, and the 10 points of a 1 s
+trajectory).
 
-The network is residual over a least-squares constant-velocity guess::
+The network is residual over a constant-velocity base ``v_base``::
 
-    d(τ) = v_ls τ + τ · MLP([history, mask, τ])[:2]       σ(τ) = softplus(MLP(...)[2]) · (τ + TAU0_S)
+    d(τ) = v_base τ + τ · MLP([history, mask, v_base, known, τ])[:2]
+    σ(τ) = softplus(MLP(...)[2]) · (τ + TAU0_S)
+
+``v_base`` is the velocity the producer of the track estimated, when it gives
+one (`Track.velocity`: liveloop's tracker reports its Kalman filter's, which saw
+the raw detections; the boxes it reports are that filter's output, so a velocity
+refitted to them is a filter of a filter and lags), else the least-squares
+velocity over the last ``LS_POINTS`` grid points; ``known`` says which (1 / 0).
 
 Inference is plain NumPy (a few small matrix products; no torch at run time);
 `liveloop.vision.train` trains it with torch and writes the ``.npz`` weights.
@@ -36,7 +46,7 @@ GRID_DT_S = 0.05  # history grid step: 20 Hz
 HISTORY = 16  # grid points: 0.75 s of history
 LS_POINTS = 7  # grid points in the least-squares velocity (0.3 s: the best CV window on the TUD training ids)
 TAU0_S = 0.05  # σ grows as (τ + TAU0_S): even τ = 0 is uncertain
-N_FEATURES = 2 * (HISTORY - 1) + (HISTORY - 1) + 1  # relative xy, mask, τ
+N_FEATURES = 2 * (HISTORY - 1) + (HISTORY - 1) + 2 + 1 + 1  # relative xy, mask, v_base, known, τ (last)
 DEFAULT_WEIGHTS = Path(__file__).with_name("predictor_mlp.npz")
 
 # Least-squares slope weights over the last LS_POINTS grid times (t = -j * GRID_DT_S, j = LS_POINTS-1 … 0).
@@ -49,14 +59,19 @@ _GRID_OFFSETS_S = np.arange(HISTORY)[::-1] * GRID_DT_S  # (H,) from oldest to ne
 class HistoryFeatures:
     """One track's normalised history (see module docstring)."""
 
-    x: np.ndarray  # (N_FEATURES - 1,) relative xy (2*(H-1)) then mask (H-1)
+    x: np.ndarray  # (N_FEATURES - 1,) relative xy (2*(H-1)), mask (H-1), v_base (2), known (1)
     scale_px: float  # s = sqrt(w h) of the latest box
     v_ls: np.ndarray  # (2,) least-squares velocity, box sizes per second
+    v_base: np.ndarray  # (2,) the constant-velocity base: the given velocity, else v_ls (box sizes per second)
     origin: np.ndarray  # (2,) latest centre, px
 
 
-def history_features(hist: np.ndarray) -> HistoryFeatures:
-    """Normalised features from observations ``(n, 5)`` = ``[t_s, cx, cy, w, h]``, time-ascending, n ≥ 1."""
+def history_features(hist: np.ndarray, velocity_px_s: tuple[float, float] | None = None) -> HistoryFeatures:
+    """Normalised features from observations ``(n, 5)`` = ``[t_s, cx, cy, w, h]``, time-ascending, n ≥ 1.
+
+    `velocity_px_s`: the centre velocity at the latest observation as its producer
+    estimated it (px/s), or None when it gives none.
+    """
     hist = np.asarray(hist, dtype=np.float64)
     if hist.ndim != 2 or hist.shape[1] != 5 or len(hist) == 0:
         raise ValueError(f"history must be (n >= 1, 5) [t, cx, cy, w, h], got shape {hist.shape}")
@@ -72,9 +87,13 @@ def history_features(hist: np.ndarray) -> HistoryFeatures:
     mask = (grid >= t[0] - 1e-9).astype(np.float64)  # (H,)
     rel = (xy - origin) / scale  # (H, 2); rel[-1] == 0
     # least-squares velocity over the last LS_POINTS valid grid points (masked points hold the first value)
-    v_ls = _W_LS @ rel[-LS_POINTS:] if mask[-LS_POINTS:].all() else _fallback_velocity(hist, scale)
-    x = np.concatenate([rel[:-1].reshape(-1), mask[:-1]])
-    return HistoryFeatures(x, scale, np.asarray(v_ls, dtype=np.float64), origin.copy())
+    v_ls = np.asarray(
+        _W_LS @ rel[-LS_POINTS:] if mask[-LS_POINTS:].all() else _fallback_velocity(hist, scale), dtype=np.float64
+    )
+    known = velocity_px_s is not None
+    v_base = np.asarray(velocity_px_s, dtype=np.float64) / scale if known else v_ls
+    x = np.concatenate([rel[:-1].reshape(-1), mask[:-1], v_base, [1.0 if known else 0.0]])
+    return HistoryFeatures(x, scale, v_ls, v_base, origin.copy())
 
 
 def _fallback_velocity(hist: np.ndarray, scale: float) -> np.ndarray:
@@ -90,7 +109,7 @@ def feature_rows(feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.n
     n_tau = taus.shape[1]
     base = np.stack([f.x for f in feats])  # (N, F-1)
     X = np.concatenate([np.repeat(base, n_tau, axis=0), taus.reshape(-1, 1)], axis=1)  # (N*T, F)
-    v = np.stack([f.v_ls for f in feats])  # (N, 2)
+    v = np.stack([f.v_base for f in feats])  # (N, 2)
     cv = (v[:, None, :] * taus[:, :, None]).reshape(-1, 2)  # (N*T, 2)
     return X, cv
 
@@ -116,6 +135,9 @@ class MotionMLP:
         (w0, b0) = self.layers[0]
         self._w0f = w0 / self.in_std[:, None]
         self._b0f = b0 - (self.in_mean / self.in_std) @ w0
+        # `predict` runs the layers in float32 (the weights were trained in it): half the time of float64
+        (w1, b1), (w2, b2) = self.layers[1:]
+        self._f32 = [a.astype(np.float32) for a in (self._w0f, self._b0f, w1, b1, w2, b2)]
         for key, ours in (("meta_history", HISTORY), ("meta_ls_points", LS_POINTS)):
             if key in self.meta and self.meta[key] != ours:
                 raise ModelMissing(
@@ -135,23 +157,23 @@ class MotionMLP:
     def predict(self, feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Centres (N, T, 2) px and σ (N, T) px at horizons `taus_s` (N, T) seconds after each t_ref.
 
-        Same result as `raw` on `feature_rows`, computed faster: the rows of one track differ only
-        in τ, so the first layer is applied once per track plus a rank-one term per τ.
+        Same result as `raw` on `feature_rows` (to float32 precision), computed faster: the rows of
+        one track differ only in τ, so the first layer is applied once per track plus a rank-one term
+        per τ; the layers run in float32.
         """
         taus = np.asarray(taus_s, dtype=np.float64).reshape(len(feats), -1)  # (N, T)
         n, t = taus.shape
         if n == 0:
             return np.zeros((0, t, 2)), np.zeros((0, t))
-        _, (w1, b1), (w2, b2) = self.layers
-        w0f, b0f = self._w0f, self._b0f
-        base = np.array([f.x for f in feats])  # (N, F-1)
-        h = (base @ w0f[:-1] + b0f)[:, None, :] + taus[:, :, None] * w0f[-1]  # (N, T, H)
+        w0f, b0f, w1, b1, w2, b2 = self._f32
+        base = np.array([f.x for f in feats], dtype=np.float32)  # (N, F-1)
+        h = (base @ w0f[:-1] + b0f)[:, None, :] + taus.astype(np.float32)[:, :, None] * w0f[-1]  # (N, T, H)
         np.maximum(h, 0.0, out=h)
         h = h.reshape(n * t, -1) @ w1
         h += b1
         np.maximum(h, 0.0, out=h)
-        out = (h @ w2 + b2).reshape(n, t, 3)
-        geo = np.array([(*f.v_ls, f.scale_px, *f.origin) for f in feats])  # (N, 5): v (2), s, origin (2)
+        out = (h @ w2 + b2).reshape(n, t, 3).astype(np.float64)
+        geo = np.array([(*f.v_base, f.scale_px, *f.origin) for f in feats])  # (N, 5): v (2), s, origin (2)
         d = taus[:, :, None] * (geo[:, None, 0:2] + out[:, :, :2])  # (N, T, 2) box sizes
         sig = _softplus(out[:, :, 2]) * (taus + TAU0_S)  # (N, T)
         scale = geo[:, 2:3]  # (N, 1)

@@ -106,7 +106,9 @@ class Track:
     score: float
     status: TrackStatus
     captured_ns: int  # capture time of the frame this box describes
-    velocity: tuple[float, float] = (0.0, 0.0)  # centre velocity, px/s (tracker's Kalman filter)
+    # centre velocity, px/s, as the producer estimated it (liveloop's tracker: its Kalman filter, which saw
+    # the raw detections); None when the producer gives none (the predictor then fits one to the boxes)
+    velocity: tuple[float, float] | None = None
     hits: int = 0
     frames_since_update: int = 0
 

