@@ -15,14 +15,14 @@ used, ``valid_at = t_out + downstream``:
 - ``t_out`` is when the predictor runs, after the tracker: the session's
   ``now_ns`` (taken when it handed the frame over) plus the time this call has
   taken so far, measured on the pipeline's clock;
-- ``downstream`` is the caller's measured latency from this output to its
-  consumer when it passes one (``latency_ns``; in a graph, the `vision.Predictor`
-  node passes ``ctx.downstream_latency_ns``: the mean service time and queue
-  wait of the nodes after it on a budgeted path), else the pipeline's own
-  measure of the same thing, `UseTime`: the mean time from the prediction to the
-  end of this call (building the events) plus half the mean interval between
-  outputs: the overlay and the region map use each output until the next one
-  replaces it, on average for half that interval.
+- ``downstream`` is the measured time from the prediction until the output is
+  used (`UseTime`): the path latency, i.e. the caller's measure when it passes
+  one (``latency_ns``: in a graph, ``ctx.downstream_latency_ns(port)``, the mean
+  service time and queue wait of the nodes after the port on a budgeted path,
+  as `vision.Predictor` uses), else the measured tail of this call (building the
+  events); plus half the mean interval between outputs: the overlay and the
+  region map use each output until the next one replaces it, on average for half
+  that interval.
 """
 
 from __future__ import annotations
@@ -59,10 +59,11 @@ class UseTime:
     """How long after the predictor runs its output is used, on average (sans-I/O; times in ns).
 
     ``observe(tail_ns, out_ns)`` after each output: `tail_ns` from the prediction to the
-    output leaving, `out_ns` when it left (on the session's clock). ``latency_ns`` is the
-    mean tail plus half the mean interval between outputs (capped at `max_hold_ns`): the
-    consumer uses each output until the next replaces it. Means are exponential, so the
-    estimate follows a changing frame rate.
+    output leaving, `out_ns` when it left (on the session's clock). ``latency_ns(path_ns)``
+    is the path latency (`path_ns` when the caller measured it, else the mean tail) plus half
+    the mean interval between outputs (each capped at `max_hold_ns`): the consumer uses each
+    output until the next replaces it. Means are exponential, so the estimate follows a
+    changing frame rate.
     """
 
     __slots__ = ("_alpha", "_interval_ns", "_last_out_ns", "_max_hold_ns", "_tail_ns")
@@ -88,9 +89,9 @@ class UseTime:
     def _mean(self, mean: float | None, x: float) -> float:
         return float(x) if mean is None else mean + self._alpha * (x - mean)
 
-    @property
-    def latency_ns(self) -> int:
-        return round((self._tail_ns or 0.0) + 0.5 * (self._interval_ns or 0.0))
+    def latency_ns(self, path_ns: int | None = None) -> int:
+        path = (self._tail_ns or 0.0) if path_ns is None else max(0, path_ns)
+        return round(path + 0.5 * (self._interval_ns or 0.0))
 
 
 @dataclass(slots=True)
@@ -114,7 +115,8 @@ class VisionPipeline:
 
     def feed(self, frame: Any, capture_ns: int, now_ns: int, latency_ns: int | None = None) -> SeenFrame:
         """Track and predict one frame. `now_ns`: when the caller handed it over (its clock, like `capture_ns`);
-        `latency_ns`: the caller's measured latency from this output to its consumer (None: the pipeline's own).
+        `latency_ns`: the caller's measured latency from this output to its consumers (None: the tail of this
+        call); half the interval between outputs is added to it (see the module docstring).
         """
         t0 = self.clock.now_ns()
         bgr = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="bgr24")
@@ -122,7 +124,7 @@ class VisionPipeline:
         tracks = self.tracker.feed(bgr, capture_ns)
         t_pred = self.clock.now_ns()
         out_ns = now_ns + (t_pred - t0)  # the predictor runs now, on the caller's clock
-        downstream = self.use_time.latency_ns if latency_ns is None else latency_ns
+        downstream = self.use_time.latency_ns(latency_ns)
         predicted = self.predictor.feed(tracks, out_ns, downstream)
         self.frames += 1
         out = []

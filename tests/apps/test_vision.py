@@ -38,13 +38,14 @@ def _frame(cx: float, size: int = 40) -> np.ndarray:
 
 def test_use_time_is_the_tail_plus_half_the_interval_between_outputs() -> None:
     u = UseTime(max_hold_ns=500 * NS_PER_MS, alpha=1.0)
-    assert u.latency_ns == 0  # nothing measured yet
+    assert u.latency_ns() == 0  # nothing measured yet
     u.observe(tail_ns=2 * NS_PER_MS, out_ns=0)
-    assert u.latency_ns == 2 * NS_PER_MS  # no interval yet
+    assert u.latency_ns() == 2 * NS_PER_MS  # no interval yet
     u.observe(tail_ns=1 * NS_PER_MS, out_ns=66 * NS_PER_MS)
-    assert u.latency_ns == (1 + 33) * NS_PER_MS
+    assert u.latency_ns() == (1 + 33) * NS_PER_MS
+    assert u.latency_ns(path_ns=20 * NS_PER_MS) == (20 + 33) * NS_PER_MS  # the caller measured the path
     u.observe(tail_ns=1 * NS_PER_MS, out_ns=66 * NS_PER_MS + 10_000 * NS_PER_MS)  # a stalled camera
-    assert u.latency_ns == (1 + 250) * NS_PER_MS  # the hold is capped at max_hold
+    assert u.latency_ns() == (1 + 250) * NS_PER_MS  # the hold is capped at max_hold
     with pytest.raises(ValueError, match="max_hold_ns"):
         UseTime(0)
     with pytest.raises(ValueError, match="alpha"):
@@ -59,23 +60,24 @@ def test_boxes_are_predicted_past_the_tracker_and_the_consumers_wait() -> None:
     seen = None
     for i in range(0, 40, 2):
         cap = round(i / 30 * 1e9)
-        latency_before = pipe.use_time.latency_ns
+        latency_before = pipe.use_time.latency_ns()
         seen = pipe.feed(_frame(40 + v_px_s * i / 30), cap, cap + 2 * NS_PER_MS)
         out_ns = cap + 2 * NS_PER_MS + 4 * NS_PER_MS  # handed over + the tracker's 4 ms
         assert seen.valid_at_ns == out_ns + latency_before
     assert seen is not None and len(seen.tracks) == 1
     # measured: the 4 ms tail after the predictor plus half the 66.7 ms between outputs
-    assert pipe.use_time.latency_ns == pytest.approx((4 + 1000 / 30) * NS_PER_MS, rel=0.01)
+    assert pipe.use_time.latency_ns() == pytest.approx((4 + 1000 / 30) * NS_PER_MS, rel=0.01)
     p = seen.tracks[0]
     ahead_s = (seen.valid_at_ns - p.track.captured_ns) / 1e9
     assert ahead_s == pytest.approx((2 + 4 + 4 + 1000 / 30) / 1000, rel=0.01)
     assert p.box.cx - p.track.box.cx == pytest.approx(v_px_s * ahead_s, rel=0.2)  # moved to where it will be
     tracks_event = seen.events[0]
     assert tracks_event["type"] == "tracks" and tracks_event["age_ms"] == pytest.approx(6.0)
-    # a caller that measured its consumer's latency passes it, and it is used as is
+    # a caller that measured the path to its consumers passes it; it replaces the measured tail
     cap = round(40 / 30 * 1e9)
-    seen = pipe.feed(_frame(40 + v_px_s * 40 / 30), cap, cap + 2 * NS_PER_MS, latency_ns=0)
-    assert seen.valid_at_ns == cap + 6 * NS_PER_MS
+    hold = pipe.use_time.latency_ns(0)
+    seen = pipe.feed(_frame(40 + v_px_s * 40 / 30), cap, cap + 2 * NS_PER_MS, latency_ns=15 * NS_PER_MS)
+    assert seen.valid_at_ns == cap + 6 * NS_PER_MS + 15 * NS_PER_MS + hold
 
 
 def test_bad_config_is_rejected() -> None:
