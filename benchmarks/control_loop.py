@@ -12,8 +12,10 @@ robot` does; and a private Mosquitto process) and each robot rate (50 Hz and
 Responders: `rti` and `ddpm100` (the policy package's checkpoints, side by side:
 the issue's baseline) when a checkpoint is there, and `expert` (the task's
 scripted expert, a placeholder with no learned policy) always. `rti` runs its
-warm decisions (a traced 3-step chain) on the agent's event loop; `rti_thread`
-is the same policy with every decision in a worker thread (`--decide-in thread`).
+decisions (a compiled 3-step chain; an episode's first one DDIM-10) on the agent's
+event loop; `rti_thread` is the same with every decision in a worker thread
+(`--decide-in thread`); `rti_cold100` starts each episode with the paper's full
+DDPM-100 denoise (`--cold-start ddpm100`), in a worker thread.
 
 Measured:
     jitter_ms_p50/p99  how late each robot tick started after its absolute deadline
@@ -31,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -80,8 +83,10 @@ async def run_one(
     env = {**os.environ, PASSWORD_ENV: creds.password, "PYTHONPATH": str(ROOT)}
     tag = f"{broker_name}-{hz}-{policy}-{'rt' if realtime else 'normal'}"
     agent_report, sim_report = work / f"agent-{tag}.json", work / f"sim-{tag}.json"
-    responder, threaded, _ = policy.partition("_thread")
-    responder_args = ["--policy", responder, "--runner", "loop", "--decide-in", "thread" if threaded else "loop"]
+    responder, *flags = policy.split("_")  # rti, rti_thread, rti_cold100: see the module docstring
+    responder_args = ["--policy", responder, "--runner", "loop"]
+    responder_args += ["--decide-in", "thread" if "thread" in flags else "loop"]
+    responder_args += ["--cold-start", "ddpm100" if "cold100" in flags else "ddim10"]
     agent_report.unlink(missing_ok=True)  # a repeated run must not see the last one's files
     sim_report.unlink(missing_ok=True)
     mosq: MosquittoBroker | None = None
@@ -160,11 +165,15 @@ async def run_one(
     a = json.loads(agent_report.read_text()) if agent_report.exists() else {}
     mode_at_kill = "idle"
     stop_ms = None
+    last_fresh_after_kill_ms = None
     for tr in s["transitions"]:
         if tr["at_ns"] <= kill_ns:
             mode_at_kill = tr["after"]
         elif tr["after"] == "stopped" and stop_ms is None and mode_at_kill == "running":
             stop_ms = round((tr["at_ns"] - kill_ns) / 1e6, 2)
+            silent = re.search(r"no fresh action for ([0-9.]+) ms", tr["reason"])
+            # > 0: the robot's last fresh action arrived after the kill (it was in flight: broker, sockets)
+            last_fresh_after_kill_ms = round(stop_ms - float(silent.group(1)), 2) if silent else None
     rt = s["state_to_action_ms"]
     return {
         "broker": broker_name,
@@ -191,6 +200,7 @@ async def run_one(
         "watchdog_stops": sum(1 for t in s["transitions"] if t["after"] == "stopped" and t["at_ns"] <= kill_ns),
         "mode_at_kill": mode_at_kill,
         "watchdog_stop_ms": stop_ms,
+        "last_fresh_after_kill_ms": last_fresh_after_kill_ms,
         "episodes": s["episodes"],
         "outcomes": s["outcomes"],
         "stale_actions": s["stale_actions"],
@@ -198,14 +208,21 @@ async def run_one(
     }
 
 
-def _put_watchdog(entry: dict[str, Any], kills: list[float]) -> None:
+def _put_watchdog(entry: dict[str, Any], kills: list[float], in_flight: list[float | None] | None = None) -> None:
     """The dedicated kills (robot running on the expert's fresh actions at the moment of the SIGKILL)."""
     entry["watchdog_stop_ms"] = round(statistics.median(kills), 2) if kills else None
     entry["watchdog_stop_ms_max"] = max(kills) if kills else None
     entry["watchdog_stop_ms_kills"] = kills
+    if in_flight is not None:  # per kill: when the last fresh action reached the robot, relative to the kill
+        entry["last_fresh_after_kill_ms"] = in_flight
 
 
-def summarise(runs: list[dict[str, Any]], primary: str, kills: dict[str, list[float]]) -> dict[str, Any]:
+def summarise(
+    runs: list[dict[str, Any]],
+    primary: str,
+    kills: dict[str, list[float]],
+    in_flight: dict[str, list[float | None]] | None = None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for b in sorted({r["broker"] for r in runs}):
         entry: dict[str, Any] = {}
@@ -234,7 +251,7 @@ def summarise(runs: list[dict[str, Any]], primary: str, kills: dict[str, list[fl
             }
             stops += [r["watchdog_stop_ms"] for r in rs if r["watchdog_stop_ms"] is not None]
         entry["watchdog_stop_ms_loop_runs"] = stops  # the kills ending the loop runs (when the robot was running)
-        _put_watchdog(entry, kills.get(b, []))
+        _put_watchdog(entry, kills.get(b, []), (in_flight or {}).get(b))
         out[b] = entry
     return out
 
@@ -297,7 +314,9 @@ async def main() -> int:
     ap.add_argument("--brokers", default="amqtt,mosquitto")
     ap.add_argument("--rates", default="50,100")
     ap.add_argument(
-        "--policies", default=None, help="default: rti,rti_thread,ddpm100,expert with a checkpoint, else expert"
+        "--policies",
+        default=None,
+        help="default: rti,rti_thread,rti_cold100,ddpm100,expert with a checkpoint, else expert",
     )
     ap.add_argument("--no-normal", action="store_true", help="skip the normal-priority robot run of the primary policy")
     ap.add_argument("--watchdog-reps", type=int, default=None, help="agent kills per broker (default 6, quick 3)")
@@ -311,7 +330,7 @@ async def main() -> int:
     policies = (
         args.policies.split(",")
         if args.policies
-        else (["rti", "rti_thread", "ddpm100", "expert"] if have_ckpt else ["expert"])
+        else (["rti", "rti_thread", "rti_cold100", "ddpm100", "expert"] if have_ckpt else ["expert"])
     )
     primary = "rti" if "rti" in policies else policies[0]
     brokers = args.brokers.split(",")
@@ -321,21 +340,23 @@ async def main() -> int:
     load_before = _loadavg()
     runs: list[dict[str, Any]] = []
     kills: dict[str, list[float]] = {}
+    in_flight: dict[str, list[float | None]] = {}
     with tempfile.TemporaryDirectory(prefix="liveloop-bench-") as tmp:
         # watchdog phase: the expert keeps the robot running, then its agent is SIGKILLed
         for b in brokers:
-            kills[b] = []
+            kills[b], in_flight[b] = [], []
             for i in range(reps):
                 print(f"… watchdog {b} kill {i + 1}/{reps}, load {_loadavg()}", file=sys.stderr)
                 r = await run_one(b, 50, "expert", 3.0, Path(tmp), True)
                 if r["watchdog_stop_ms"] is not None:
                     kills[b].append(r["watchdog_stop_ms"])
+                    in_flight[b].append(r["last_fresh_after_kill_ms"])
                 else:
                     print(f"  robot was {r['mode_at_kill']} at the kill: not counted", file=sys.stderr)
         if args.watchdog_only:
             result = json.loads(args.out.read_text())
             old_kills = {b: e.get("watchdog_stop_ms_kills", []) for b, e in result["brokers"].items()}
-            result["brokers"] = summarise(result["runs"], result["primary_policy"], {**old_kills, **kills})
+            result["brokers"] = summarise(result["runs"], result["primary_policy"], {**old_kills, **kills}, in_flight)
             result["watchdog_loadavg"] = _loadavg()
             args.out.write_text(json.dumps(result, indent=1))
             print(json.dumps({b: result["brokers"][b]["watchdog_stop_ms_kills"] for b in kills}))
@@ -357,13 +378,14 @@ async def main() -> int:
         "cpus": os.cpu_count(),
         "primary_policy": primary,
         "policy_note": (
-            "rti: the reach_grasp_scale checkpoint (RTI-scale, traced, warm decisions on the agent's loop); "
-            "rti_thread: the same, every decision in a worker thread; ddpm100: the reach_grasp checkpoint; "
-            "expert: the task's scripted expert"
+            "rti: the reach_grasp_scale checkpoint (RTI-scale, compiled, run by ONNX Runtime; decisions on the "
+            "agent's loop; an episode's first decision DDIM-10); rti_thread: the same, every decision in a worker "
+            "thread; rti_cold100: the same with the paper's DDPM-100 first decision (in a thread); "
+            "ddpm100: the reach_grasp checkpoint, 8 actions per chunk; expert: the task's scripted expert"
             if have_ckpt
             else "PLACEHOLDER: no policy checkpoint yet; 'expert' is the task's scripted expert, not a learned policy"
         ),
-        "brokers": summarise(runs, primary, kills),
+        "brokers": summarise(runs, primary, kills, in_flight),
         "runs": [{k: v for k, v in r.items() if k != "jitter_ms"} for r in runs],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

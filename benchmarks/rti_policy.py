@@ -11,6 +11,7 @@ robot sees):
     rti_clip   RTI with the gripper's warm start clipped to ±σ_K′             (tasks with a gripper)
     rti_scale  RTI on the policy trained with gripper / 10                   (tasks with a gripper)
     rti_k2     RTI along [2, 1, 0] on the unscaled policy: ablation of the K′ choice (extra key)
+    rti_scale_cold10  RTI-scale whose first decision is DDIM-10, not DDPM-100 (extra key: the robot's 50 Hz loop)
 
 ``nfe_per_decision`` is the steady state (RTI's first decision per episode is a
 full 100-step denoise: see ``nfe_mean`` and ``ms_first_decision``).
@@ -77,7 +78,7 @@ def main() -> int:
                 skipped[f"{task}/{sampler}"] = str(exc)
                 print(f"skip {task} {sampler}: {exc}", flush=True)
                 continue
-            if sampler in ("rti_clip", "rti_scale", "rti_k2") and policy.config.gripper_index is None:
+            if sampler.startswith(("rti_clip", "rti_scale", "rti_k2")) and policy.config.gripper_index is None:
                 skipped[f"{task}/{sampler}"] = "no discrete action in this task"
                 continue
             ts = time.monotonic()

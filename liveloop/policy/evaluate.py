@@ -38,11 +38,11 @@ import torch
 from tqdm import tqdm
 
 from liveloop.policy.model import DiffusionPolicy
-from liveloop.policy.rti import DiscreteMode, RtiSampler
+from liveloop.policy.rti import ColdStart, DiscreteMode, RtiSampler
 from liveloop.policy.samplers import FullSampler, StepKind
 from liveloop.policy.tasks import TaskSpec, get_task
 
-SAMPLERS = ("ddpm100", "ddim10", "rti", "rti_clip", "rti_scale", "rti_k2")
+SAMPLERS = ("ddpm100", "ddim10", "rti", "rti_clip", "rti_scale", "rti_k2", "rti_scale_cold10")
 
 Sampler = FullSampler | RtiSampler
 
@@ -84,7 +84,7 @@ class EvalResult:
 def checkpoint_for(task: str, sampler: str) -> str:
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
-    return f"{task}_scale" if sampler == "rti_scale" else task
+    return f"{task}_scale" if sampler.startswith("rti_scale") else task
 
 
 def load_for_sampler(task: str, sampler: str, checkpoint: str | None = None) -> DiffusionPolicy:
@@ -103,6 +103,8 @@ def make_sampler(policy: DiffusionPolicy, sampler: str, seed: int = 0) -> tuple[
         return FullSampler(policy, StepKind.DDIM, k=10, seed=seed), n_action
     if sampler == "rti_k2":
         return RtiSampler(policy, DiscreteMode.NONE, timesteps=(2, 1, 0), seed=seed), 1
+    if sampler == "rti_scale_cold10":  # RTI-scale whose first decision is DDIM-10, not DDPM-100
+        return RtiSampler(policy, DiscreteMode.SCALE, seed=seed, cold=ColdStart.DDIM10), 1
     modes = {"rti": DiscreteMode.NONE, "rti_clip": DiscreteMode.CLIP, "rti_scale": DiscreteMode.SCALE}
     if sampler not in modes:
         raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")

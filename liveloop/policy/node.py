@@ -12,7 +12,8 @@ time and uses the later ones if the next chunk is late.
 **Knob.** The number of network evaluations of a warm decision: 3, 2 or 1
 (``Mode`` params ``max_nfe``; the runtime picks the best that fits the time
 left on the observation's budget, e.g. 20 ms for a 50 Hz loop). The first
-decision of an episode is always a full DDPM denoise (the RTI scheme); send an
+decision of an episode denoises from noise (``PolicyNodeConfig.cold``: the RTI
+scheme's full DDPM denoise, or DDIM-10 to meet the same budget); send an
 INTERRUPT (or call `PolicyCore.reset`) at an episode boundary.
 
 The edge is latest-wins: while a decision runs, newer observations replace
@@ -39,7 +40,7 @@ from liveloop.graph.channel import Latest
 from liveloop.graph.clock import NS_PER_S
 from liveloop.graph.event import Event
 from liveloop.policy.model import DiffusionPolicy
-from liveloop.policy.rti import DiscreteMode, RtiSampler
+from liveloop.policy.rti import ColdStart, DiscreteMode, RtiSampler
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,15 @@ class PolicyNodeConfig:
     seed: int = 0
     torch_threads: int | None = None  # set torch's intra-op threads at setup (None: leave as is)
     compile: bool = True  # trace the net and the warm chains at setup (batch 1)
+    cold: ColdStart = ColdStart.DDPM100  # an episode's first decision (DDIM10: fits a 20 ms budget too)
 
     def __post_init__(self) -> None:
         if not self.checkpoint:
             raise ValueError("checkpoint must be a name or a path, got ''")
         if not isinstance(self.variant, DiscreteMode):
             raise ValueError(f"variant must be a DiscreteMode, got {self.variant!r}")
+        if not isinstance(self.cold, ColdStart):
+            raise ValueError(f"cold must be a ColdStart, got {self.cold!r}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ValueError(f"torch_threads must be >= 1 or None, got {self.torch_threads}")
 
@@ -87,9 +91,15 @@ class ActionChunk:
 class PolicyCore:
     """Sans-I/O: ``feed(obs, origin_ns, now_ns, max_nfe) -> ActionChunk``; ``reset()`` between episodes."""
 
-    def __init__(self, policy: DiffusionPolicy, variant: DiscreteMode = DiscreteMode.NONE, seed: int = 0) -> None:
+    def __init__(
+        self,
+        policy: DiffusionPolicy,
+        variant: DiscreteMode = DiscreteMode.NONE,
+        seed: int = 0,
+        cold: ColdStart = ColdStart.DDPM100,
+    ) -> None:
         self.policy = policy
-        self.sampler = RtiSampler(policy, variant, seed=seed)
+        self.sampler = RtiSampler(policy, variant, seed=seed, cold=cold)
         cfg = policy.config
         self.dt_ns = round(cfg.control_dt_s * NS_PER_S)
         self._window: np.ndarray | None = None  # (n_obs, obs_dim)
@@ -99,8 +109,8 @@ class PolicyCore:
         self._window = None
 
     def next_is_cheap(self) -> bool:
-        """Is the next decision a warm RTI step (a few network evaluations), not a full denoise?"""
-        return self.sampler.prev_clean is not None
+        """Is the next decision a warm RTI step or a DDIM-10 cold start (a few ms), not DDPM-100's 100 NFE?"""
+        return self.sampler.prev_clean is not None or self.sampler.cold is not ColdStart.DDPM100
 
     def check(self, obs: object) -> np.ndarray:
         dim = self.policy.config.obs_dim
@@ -162,7 +172,7 @@ class Policy(Node):
 
             torch.set_num_threads(self.config.torch_threads)
         policy = await asyncio.to_thread(shared_policy, self.config.checkpoint)
-        self.core = PolicyCore(policy, self.config.variant, self.config.seed)
+        self.core = PolicyCore(policy, self.config.variant, self.config.seed, self.config.cold)
         if self.config.compile:
             await asyncio.to_thread(self.core.sampler.compile, 1)
 

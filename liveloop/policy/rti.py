@@ -3,7 +3,9 @@
 In optimal control, RTI warm-starts each solve from the previous solution
 shifted by one step and runs a single iteration. Here, for a diffusion policy:
 
-1. The first decision of an episode is a full DDPM denoise.
+1. The first decision of an episode is a full DDPM denoise (``ColdStart.DDPM100``;
+   ``ColdStart.DDIM10`` is a 10-step deterministic alternative for a first decision
+   that must meet the same deadline as the rest).
 2. Every later decision (one per control step) takes the previous *clean*
    chunk, shifts it one step left and repeats its last action (`shift_chunk`),
    treats that as the noisy sample at a small timestep ``K′`` and denoises it
@@ -47,6 +49,13 @@ import torch
 from liveloop.policy.compiled import Backend
 from liveloop.policy.model import DiffusionPolicy, RtiSettings
 from liveloop.policy.samplers import StepKind, denoise
+
+
+class ColdStart(enum.Enum):
+    """How the first decision of an episode (nothing to warm-start from) denoises from pure noise."""
+
+    DDPM100 = "ddpm100"  # the paper's full DDPM denoise: every training timestep (100 NFE)
+    DDIM10 = "ddim10"  # DDIM over 10 strided timesteps (10 NFE, one compiled chain): for a tight first deadline
 
 
 class DiscreteMode(enum.Enum):
@@ -136,6 +145,7 @@ class RtiSampler:
         timesteps: tuple[int, ...] | None = None,
         kind: StepKind = StepKind.DDIM,
         seed: int = 0,
+        cold: ColdStart = ColdStart.DDPM100,
     ) -> None:
         cfg = policy.config
         if mode is not DiscreteMode.NONE and cfg.gripper_index is None:
@@ -147,6 +157,13 @@ class RtiSampler:
         self.timesteps = tuple(timesteps or policy.rti.timesteps)
         _check_timesteps(self.timesteps)
         self.kind = kind
+        self.cold = cold
+        sched = policy.schedule
+        self.cold_timesteps, self.cold_kind = (
+            (tuple(sched.ddpm_timesteps()), StepKind.DDPM)
+            if cold is ColdStart.DDPM100
+            else (tuple(sched.ddim_timesteps(10)), StepKind.DDIM)
+        )
         self.generator = torch.Generator().manual_seed(seed)
         self.prev_clean: torch.Tensor | None = None  # (B, H, A) normalised
         self.last_nfe = 0
@@ -157,11 +174,13 @@ class RtiSampler:
         self.last_nfe = 0
         self.decisions = 0
 
-    def compile(self, batch: int = 1, backend: Backend | None = None) -> None:
-        """Trace the net and every warm chain the ``max_nfe`` knob can pick, for ``batch``, now (at load)."""
+    def compile(self, batch: int = 1, backend: Backend | None = None, *, knob: bool = True) -> None:
+        """Compile the net and the warm chain for ``batch`` now (at load); with ``knob``, also every shorter
+        chain the ``max_nfe`` knob can pick. The cold start runs the compiled net step by step (compiling a
+        long chain whole costs seconds per step to export, for little gain)."""
         ts = self.timesteps
-        chains = {ts} | {rti_timesteps(ts[0], n) for n in range(1, len(ts))}
-        self.policy.compile(batch, tuple((c, self.kind) for c in sorted(chains, key=len)), backend)
+        warm = {ts} | ({rti_timesteps(ts[0], n) for n in range(1, len(ts))} if knob else set())
+        self.policy.compile(batch, tuple((c, self.kind) for c in sorted(warm, key=len)), backend)
 
     def warm_start(self) -> torch.Tensor:
         if self.prev_clean is None:
@@ -179,8 +198,8 @@ class RtiSampler:
         cond = policy.cond(obs_window)
         if self.prev_clean is None or self.prev_clean.shape[0] != cond.shape[0]:
             x = policy.noise(cond.shape[0], self.generator)
-            ts: tuple[int, ...] | list[int] = policy.schedule.ddpm_timesteps()
-            x0 = denoise(policy, x, cond, ts, StepKind.DDPM, self.generator)
+            ts: tuple[int, ...] = self.cold_timesteps
+            x0 = denoise(policy, x, cond, ts, self.cold_kind, self.generator)
         else:
             ts = self.timesteps
             if max_nfe is not None and max_nfe < len(ts):

@@ -20,7 +20,7 @@ from typing import Any
 
 from liveloop.graph import Graph
 from liveloop.robots.bridge import MqttBridge
-from liveloop.robots.control import RTI_CHECKPOINT
+from liveloop.robots.control import RTI_CHECKPOINT, RTI_COLD_START
 from liveloop.robots.nodes import PolicyInput, RobotActions, RobotState, TargetFromTracks
 from liveloop.robots.steering import SteeringCore
 from liveloop.robots.view import RobotView
@@ -34,12 +34,15 @@ class RobotAppConfig:
     frame_to_tracks_ms: float = 33.0
     torch_threads: int = 1
     compile: bool = True  # trace the policy at start-up (see liveloop.policy.compiled)
+    cold_start: str = RTI_COLD_START  # an episode's first decision: "ddim10" or the paper's "ddpm100"
 
     def __post_init__(self) -> None:
         if self.video is not None and not Path(self.video).exists():
             raise ValueError(f"video must be an existing file, got {self.video}")
         if self.state_to_action_ms <= 0 or self.frame_to_tracks_ms <= 0:
             raise ValueError("budgets must be > 0 ms")
+        if self.cold_start not in ("ddim10", "ddpm100"):
+            raise ValueError(f"cold_start must be 'ddim10' or 'ddpm100', got {self.cold_start!r}")
 
 
 def build_robot_graph(
@@ -50,7 +53,7 @@ def build_robot_graph(
     view: RobotView | None = None,
 ) -> tuple[Graph, dict[str, Any]]:
     from liveloop.policy.node import Policy, PolicyNodeConfig, shared_policy
-    from liveloop.policy.rti import DiscreteMode
+    from liveloop.policy.rti import ColdStart, DiscreteMode
 
     cfg = config or RobotAppConfig()
     pcfg = shared_policy(cfg.checkpoint).config
@@ -61,7 +64,13 @@ def build_robot_graph(
     nodes: dict[str, Any] = {"robot": src}
     g.add(src, "robot")
     nodes["observe"] = g.add(PolicyInput(control_dt_s, steering=src.steering), "observe")
-    policy_cfg = PolicyNodeConfig(cfg.checkpoint, variant, torch_threads=cfg.torch_threads, compile=cfg.compile)
+    policy_cfg = PolicyNodeConfig(
+        cfg.checkpoint,
+        variant,
+        torch_threads=cfg.torch_threads,
+        compile=cfg.compile,
+        cold=ColdStart(cfg.cold_start),
+    )
     nodes["policy"] = g.add(Policy(policy_cfg), "policy")
     nodes["actions"] = g.add(RobotActions(src), "actions")
     g.connect("robot.state", "observe.state")

@@ -62,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "loop: the plain control loop (any policy; what the benchmark uses)",
     )
     p.add_argument(
+        "--cold-start",
+        default="ddim10",
+        choices=("ddim10", "ddpm100"),
+        help="RTI's first decision of an episode: DDIM-10 (default, fits the 20 ms budget) or the paper's DDPM-100",
+    )
+    p.add_argument(
         "--decide-in",
         default="loop",
         choices=("loop", "thread"),
@@ -147,7 +153,7 @@ async def _robot_main(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"liveloop robot: the graph runner drives the RTI policy node; --policy {args.policy} needs --runner loop"
         )
-    responder = make_responder(args.policy, args.seed) if runner_kind == "loop" else None
+    responder = make_responder(args.policy, args.seed, args.cold_start) if runner_kind == "loop" else None
     embedded: EmbeddedBroker | None = None
     if args.broker is None:
         password = args.password or os.environ.get(PASSWORD_ENV)
@@ -171,7 +177,7 @@ async def _robot_main(args: argparse.Namespace) -> int:
         if responder is None:
             from liveloop.robots.app import RobotAppConfig, run_robot_graph
 
-            config = RobotAppConfig(video=args.video)
+            config = RobotAppConfig(video=args.video, cold_start=args.cold_start)
             with contextlib.suppress(asyncio.CancelledError):
                 if args.no_web:
                     await run_robot_graph(bridge, config, duration_s=args.duration, report_path=args.report)

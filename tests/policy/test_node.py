@@ -55,6 +55,8 @@ def test_node_config_validation() -> None:
         PolicyNodeConfig(checkpoint="")
     with pytest.raises(ValueError, match="variant"):
         PolicyNodeConfig(variant="scale")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cold must be a ColdStart"):
+        PolicyNodeConfig(cold="ddim10")  # type: ignore[arg-type]
 
 
 async def test_node_in_a_graph_emits_timed_chunks() -> None:

@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from liveloop.policy.model import DiffusionPolicy
-from liveloop.policy.rti import DiscreteMode, RtiSampler, choose_k_prime, clip_discrete, rti_timesteps, shift_chunk
+from liveloop.policy.rti import (
+    ColdStart,
+    DiscreteMode,
+    RtiSampler,
+    choose_k_prime,
+    clip_discrete,
+    rti_timesteps,
+    shift_chunk,
+)
 from liveloop.policy.samplers import FullSampler, StepKind
 
 
@@ -85,6 +93,16 @@ def test_rti_sampler_first_full_then_warm(tiny_policy: DiffusionPolicy) -> None:
     sampler.reset()
     sampler.decide(obs[:1])
     assert sampler.last_nfe == 100
+
+
+def test_rti_cold_start_variants(tiny_policy: DiffusionPolicy) -> None:
+    obs = np.zeros((1, 2, 7))
+    quick = RtiSampler(tiny_policy, DiscreteMode.NONE, seed=0, cold=ColdStart.DDIM10)
+    quick.decide(obs)
+    assert quick.last_nfe == 10 and quick.cold_timesteps == (90, 80, 70, 60, 50, 40, 30, 20, 10, 0)
+    quick.decide(obs)
+    assert quick.last_nfe == 3  # then warm, as always
+    assert RtiSampler(tiny_policy).cold is ColdStart.DDPM100  # the paper's full denoise by default
 
 
 def test_rti_clip_variant_clips_warm_start(tiny_policy: DiffusionPolicy) -> None:
