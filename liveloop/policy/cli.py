@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SAMPLERS = ("ddpm100", "ddim10", "rti", "rti_clip", "rti_scale", "rti_k2")
+SAMPLERS = ("ddpm100", "ddim10", "rti", "rti_clip", "rti_scale", "rti_k2", "rti_scale_cold10")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
