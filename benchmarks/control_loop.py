@@ -205,6 +205,7 @@ async def run_one(
         "outcomes": s["outcomes"],
         "stale_actions": s["stale_actions"],
         "jitter_ms": s["jitter_ms"],
+        "loadavg_after": _loadavg(),  # 1/5/15-minute load averages when this run ended
     }
 
 
