@@ -282,7 +282,7 @@ async def run_robot_app(
     site = web.TCPSite(runner, wcfg.host, wcfg.port)
     await site.start()
     server = site._server
-    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else wcfg.port  # type: ignore[union-attr]
+    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else wcfg.port  # type: ignore[union-attr,attr-defined]
     shown = "127.0.0.1" if wcfg.host in ("0.0.0.0", "::") else wcfg.host
     token = parts.web[CONFIG_KEY].token
     for part, note in stack.notes.items():

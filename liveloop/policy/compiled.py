@@ -188,7 +188,14 @@ class _OrtModule:
         buf = io.BytesIO()
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's constant warnings and the exporter's deprecation notes
-            torch.onnx.export(module, example, buf, input_names=list(names), output_names=["out"], dynamo=False)
+            torch.onnx.export(
+                module,
+                example,
+                buf,  # type: ignore[arg-type]  # the stubs say a path; a file-like object is documented and works
+                input_names=list(names),
+                output_names=["out"],
+                dynamo=False,
+            )
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()  # the process's setting (one thread on this machine)
         opts.inter_op_num_threads = 1

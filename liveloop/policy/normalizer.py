@@ -62,16 +62,16 @@ class LinearNormalizer:
         if isinstance(x, torch.Tensor):
             mid, half, scale = (torch.as_tensor(a, dtype=x.dtype, device=x.device) for a in self._params())
             return (x - mid) / half * scale
-        mid, half, scale = self._params()
-        return (np.asarray(x, dtype=np.float64) - mid) / half * scale
+        m, h, s = self._params()
+        return (np.asarray(x, dtype=np.float64) - m) / h * s
 
     def unnormalize(self, y: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         self._check(y)
         if isinstance(y, torch.Tensor):
             mid, half, scale = (torch.as_tensor(a, dtype=y.dtype, device=y.device) for a in self._params())
             return y / scale * half + mid
-        mid, half, scale = self._params()
-        return np.asarray(y, dtype=np.float64) / scale * half + mid
+        m, h, s = self._params()
+        return np.asarray(y, dtype=np.float64) / s * h + m
 
     def _params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # A constant dimension has half = 1: its data normalises to 0 and comes back as its constant.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -108,13 +109,15 @@ class ConditionalUnet1D(nn.Module):
         film = torch.cat([self.step_emb(t), cond], dim=-1)  # (B, film_dim)
         h = x.transpose(1, 2)  # (B, A, T)
         skips = []
-        for res1, res2, downsample in self.down:
+        for stage in self.down:
+            res1, res2, downsample = cast(nn.ModuleList, stage)
             h = res2(res1(h, film), film)
             skips.append(h)
             h = downsample(h)
         for block in self.mid:
             h = block(h, film)
-        for res1, res2, upsample in self.up:
+        for stage in self.up:
+            res1, res2, upsample = cast(nn.ModuleList, stage)
             h = torch.cat([h, skips.pop()], dim=1)
             h = upsample(res2(res1(h, film), film))
         return self.final(h).transpose(1, 2)  # (B, T, A)

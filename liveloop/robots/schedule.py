@@ -182,7 +182,9 @@ class Watchdog:
         )
 
 
-def hold_chunk(obs: Sequence[float], t_ns: int, dt_ns: int, steps: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def hold_chunk(
+    obs: Sequence[float] | np.ndarray, t_ns: int, dt_ns: int, steps: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """(u (steps, 3), times (steps,)): stay at the robot's position (obs[0:2]), gripper (obs[2]) as it is.
 
     Reach-and-grasp's action layout; times from `t_ns` (the state's capture time) `dt_ns` apart.
