@@ -187,14 +187,18 @@ def run_local_agreement(model, clips, offline_words, enc_timer: EncoderTimer, st
     return res
 
 
-def run_causal(model, clips, offline_words, chunk_ms: int, label: str, n_recheck: int | None = None) -> MethodResult:
+def run_causal(model, clips, offline_words, chunk_ms: int, label: str, commit: str = "") -> MethodResult:
+    """`commit`: "" (the defaults) or "N", "N+eot", "N-eot": n_recheck N, commit on end-of-text on/off."""
     from liveloop.asr.decoder import CommitConfig
     from liveloop.asr.recognizer import StreamConfig
     from liveloop.asr.simulate import stream_file
 
     cfg = StreamConfig(chunk_ms=chunk_ms)
-    if n_recheck is not None:
-        cfg = StreamConfig(chunk_ms=chunk_ms, commit=CommitConfig(n_recheck=n_recheck))
+    if commit:
+        n = commit.removesuffix("+eot").removesuffix("-eot")
+        cfg = StreamConfig(
+            chunk_ms=chunk_ms, commit=CommitConfig(n_recheck=int(n), commit_on_eot=commit.endswith("+eot"))
+        )
     res = MethodResult(f"{label} {chunk_ms} ms")
     for c in clips:
         out = stream_file(model, c.audio, cfg, frame_ms=20, realtime=False)
@@ -276,7 +280,7 @@ def main() -> int:
     ap.add_argument(
         "--recheck",
         default="",
-        help="comma-separated n_recheck values for extra tuned rows (tokens kept tentative; default: the config's)",
+        help="extra tuned rows: comma-separated n_recheck values, each optionally +eot/-eot (commit on end-of-text)",
     )
     ap.add_argument(
         "--skip-baselines", action="store_true", help="tuned rows only (offline still runs: it gives word ends)"
@@ -326,10 +330,11 @@ def main() -> int:
             results.append(
                 one_thread(f"tuned {ch}", run_causal, tuned, clips, offline_words, ch, "liveloop causal (LoRA)")
             )
-        for n in [int(x) for x in args.recheck.split(",") if x]:
+        for spec in [x for x in args.recheck.split(",") if x]:
             for ch in chunks:
-                label = f"liveloop LoRA n={n}"
-                results.append(one_thread(f"tuned n={n} {ch}", run_causal, tuned, clips, offline_words, ch, label, n))
+                label = f"liveloop LoRA n={spec}"
+                row = one_thread(f"tuned {spec} {ch}", run_causal, tuned, clips, offline_words, ch, label, spec)
+                results.append(row)
     rows = [summarise(r, clips, offline.hyps) for r in results]
     rows[0]["latency_note"] = "offline: emitted when the clip ends"
     print()

@@ -17,11 +17,13 @@ Two parts:
          cross-attention sits within `edge_frames` of the audio edge, or jumps
          back in time (a loop), or would repeat an n-gram, `max_new_tokens` per
          chunk, or its probability is under `min_prob`
-      3. commit all but the last n tokens (all of them when the stream ends, and
-         — with `commit_on_eot`, for a model fine-tuned on the streaming
-         objective — when greedy decoding reached end-of-text: such a model
-         writes only words that have ended before the audio edge, so its
-         end-of-text says the tail is complete)
+      3. commit all but the last n tokens (all of them when the stream ends;
+         with `commit_on_eot`, also when greedy decoding reached end-of-text —
+         a model fine-tuned on the streaming objective writes only words that
+         ended before the edge, so that end-of-text should say the tail is
+         complete; measured, it is not safe: a word hallucinated on the first
+         chunk gets committed and the decoder, conditioned on it, then stops
+         for the rest of the segment, so it is off by default)
 
   The decoder context (448 tokens) is never reached: a segment is at most
   30 s, and the recognizer closes it early when `context_left` runs low.
@@ -50,8 +52,8 @@ class CommitConfig:
     max_back_frames: int = 25  # stop when attention jumps back more than this (a loop starting; 0: off)
     no_repeat_ngram: int = 4  # stop before repeating an n-gram of this segment (0: off)
     max_token_run: int = 2  # stop before a token's (run + 1)-th consecutive repeat (0: off)
-    # commit the whole tail when greedy decoding ends in end-of-text (None: on for a streaming-tuned model)
-    commit_on_eot: bool | None = None
+    # commit the whole tail when greedy decoding ends in end-of-text (off: measured to hurt, see the docstring)
+    commit_on_eot: bool = False
 
     def __post_init__(self) -> None:
         if self.n_recheck < 0:

@@ -146,12 +146,7 @@ class StreamingRecognizer:
         self.mel = StreamingLogMel(LogMelConfig(model.dims.n_mels, self.config.ref_floor_log10))
         self.encoder = CausalEncoder(model, self.config.block_frames)
         self.decoder = text_decoder_for(model, self.tokenizer)
-        commit = self.config.commit
-        if commit.commit_on_eot is None:
-            from liveloop.asr.lora import is_streaming_tuned
-
-            commit = replace(commit, commit_on_eot=is_streaming_tuned(model))
-        self.policy = CommitPolicy(self.sot, commit)
+        self.policy = CommitPolicy(self.sot, self.config.commit)
         self.n_samples = 0  # fed since the start of the stream
         self.seg_start = 0  # first sample of the current segment
         self.n_words_emitted = 0  # words of this segment already committed out
@@ -216,7 +211,7 @@ class StreamingRecognizer:
         res = self.policy.step(self.decoder, final=final, max_new_tokens=budget)
         self.tokens_revised += res.revised
         # an end-of-text the policy trusts closes the last word too (see CommitConfig.commit_on_eot)
-        words = self._new_words(final or (res.eot and bool(self.policy.config.commit_on_eot)))
+        words = self._new_words(final or (res.eot and self.policy.config.commit_on_eot))
         self.decoder_s += time.process_time() - t0
         partial_tokens = self._open_tokens() + self.policy.tentative
         seg_s = self.seg_start / SAMPLE_RATE

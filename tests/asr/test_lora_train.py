@@ -19,7 +19,7 @@ from liveloop.asr.lora import (
     save_adapter,
     target_names,
 )
-from liveloop.asr.recognizer import StreamingRecognizer, get_tokenizer
+from liveloop.asr.recognizer import get_tokenizer
 from liveloop.asr.train import Example, TrainConfig, decoder_logits, streaming_batch, train_step
 
 
@@ -58,10 +58,8 @@ def test_save_merge_roundtrip(model, tmp_path):
         assert not torch.equal(out.encoder.blocks[0].attn.query.weight, model.encoder.blocks[0].attn.query.weight)
     assert load_adapter_for(model, "none") is model
     assert load_adapter_for(model, path) is load_adapter_for(model, path)  # merged once per process
-    # a merged model says so, and a recognizer on it trusts its end-of-text (CommitConfig.commit_on_eot)
+    # a merged model says so (with the adapter's metadata)
     assert is_streaming_tuned(out) and out.liveloop_adapter["test"] is True and not is_streaming_tuned(model)
-    assert StreamingRecognizer(out).policy.config.commit_on_eot is True
-    assert StreamingRecognizer(model).policy.config.commit_on_eot is False
     bad = tmp_path / "bad.pt"
     torch.save({"format": "other"}, bad)
     with pytest.raises(ValueError, match="not a liveloop ASR adapter"):
