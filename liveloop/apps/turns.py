@@ -6,8 +6,8 @@ probability; `TurnTaker.hypothesis(utt, text)` when the recognizer has finished
 the text of a pause. Both return what to do, never do it::
 
     SILENCE ──prob ≥ start_threshold for start_frames──► SPEECH   SpeechStarted (barge-in), Begin + pre-roll to ASR
-    SPEECH  ──prob < end_threshold for pause_ms──────────► PAUSE    Finalize(utt) to ASR (preemptive)
-    PAUSE   ──prob ≥ end_threshold───────────────────────► SPEECH   Restore(utt) to ASR, Cancelled(utt)
+    SPEECH  ──a silent frame for pause_ms────────────────► PAUSE    Finalize(utt) to ASR (preemptive)
+    PAUSE   ──prob ≥ end_threshold and a loud frame──────► SPEECH   Restore(utt) to ASR, Cancelled(utt)
     PAUSE   ──silence since the end of speech ≥ hangover──► SILENCE  Confirmed(utt) (or the Utterance itself)
 
 **Preemptive generation.** At the pause the recognizer is asked to finish its
@@ -24,10 +24,15 @@ hypothesis is a complete command (`is_complete`, injectable), `endpoint_ms`
 otherwise or while the text is not known yet.
 
 **Where the voice ended.** Silero's probability stays high for a while after
-the voice stops (32 ms frames, smoothing), so the end of speech is placed on the
-waveform: the last sample louder than `voice_level` at or before the end of
-the last speech frame. The hangover is counted from there, in capture time, so
-neither Silero's lag nor the frame grid is added to it.
+the voice stops (32 ms frames, smoothing: 1–3 frames on the agent's prompts), so
+the waveform has a say: a frame is *silent* when its probability is below
+`end_threshold`, or when no sample in it is louder than `voice_level` and the
+probability is below `quiet_threshold` (inside speech, quiet frames — stop
+closures — keep a probability near 1). The end of speech is the last sample
+louder than `voice_level` at or before the end of the last speech frame, and the
+hangover is counted from there, in capture time, so neither Silero's lag nor
+the frame grid is added to it. Where the room is louder than `voice_level`,
+this all falls back to Silero alone.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class TurnState(enum.Enum):
 class EndpointConfig:
     start_threshold: float = 0.6
     end_threshold: float = 0.35
+    quiet_threshold: float = 0.8  # a frame with no sample above voice_level is silent below this probability
     start_frames: int = 1  # consecutive speech frames before a turn starts (32 ms: barge-in budget is 50 ms)
     pause_ms: float = 32.0  # silence after speech that makes a pause (and starts the preemptive finalize)
     endpoint_ms: float = 240.0  # silence that ends a turn whose text is not known to be complete
@@ -68,6 +74,10 @@ class EndpointConfig:
         if not 0 < self.end_threshold <= self.start_threshold < 1:
             raise ValueError(
                 f"need 0 < end_threshold <= start_threshold < 1, got {self.end_threshold}, {self.start_threshold}"
+            )
+        if not self.end_threshold <= self.quiet_threshold <= 1:
+            raise ValueError(
+                f"quiet_threshold must be in [end_threshold, 1], got {self.quiet_threshold} (end {self.end_threshold})"
             )
         if self.start_frames < 1:
             raise ValueError(f"start_frames must be >= 1, got {self.start_frames}")
@@ -220,19 +230,23 @@ class TurnTaker:
             self._preroll.clear()
             return out
         out = [rec]  # SPEECH or PAUSE: the recognizer gets every frame of the utterance
-        if prob >= c.end_threshold:
-            if self.state is TurnState.PAUSE:
-                out += self._resume()
+        quiet = not bool(np.any(np.abs(frame) > c.voice_level))
+        speech = prob >= c.end_threshold and not (quiet and prob < c.quiet_threshold)
+        if self.state is TurnState.PAUSE:
+            if speech and not quiet:  # the voice is back
+                self._voice_end_ns = end_ns
+                return out + self._resume()
+            return out + self._maybe_confirm(end_ns)
+        if speech:
             self._voice_end_ns = end_ns
             return out
-        if self.state is TurnState.SPEECH and end_ns - self._voice_end_ns >= round(c.pause_ms * NS_PER_MS):
+        if end_ns - self._voice_end_ns >= round(c.pause_ms * NS_PER_MS):
             self.state = TurnState.PAUSE
             self._utts += 1
             self._pause = _Pause(self._utts, self.refine_end(self._voice_end_ns))
             if c.preempt:
                 self._pause.finalized = True
                 out.append(Finalize(self._pause.utt, self._pause.end_ns))
-        if self.state is TurnState.PAUSE:
             out += self._maybe_confirm(end_ns)
         return out
 

@@ -140,6 +140,22 @@ def test_without_preemption_the_text_is_finished_at_the_endpoint():
     assert tt.hypothesis(fin.utt, "go left") == [Utterance(fin.utt, "go left", fin.end_ns, speculative=False)]
 
 
+def test_a_quiet_frame_is_a_pause_before_the_vad_lets_go_but_not_inside_speech():
+    tt = TurnTaker(EndpointConfig(quiet_threshold=0.8))
+    s = Script(tt)
+    s.frames("SS")
+    assert kinds(tt.feed(QUIET, s.k * 32 * MS, 0.99)) == []  # a stop closure: the VAD is sure it is speech
+    assert tt.state is TurnState.SPEECH
+    assert kinds(tt.feed(QUIET, (s.k + 1) * 32 * MS, 0.66)) == ["Finalize"]  # quiet, and the VAD letting go
+    assert kinds(tt.feed(QUIET, (s.k + 2) * 32 * MS, 0.7)) == []  # still quiet: not a resume
+    assert tt.state is TurnState.PAUSE
+    assert kinds(tt.feed(LOUD, (s.k + 3) * 32 * MS, 0.3)) == []  # loud but not speech (noise): not a resume
+    assert kinds(tt.feed(LOUD, (s.k + 4) * 32 * MS, 0.9)) == ["Restore"]
+    noisy = TurnTaker(EndpointConfig(quiet_threshold=0.8))  # a room louder than voice_level: the VAD alone decides
+    Script(noisy).frames("SS")
+    assert kinds(noisy.feed(np.full(FRAME, 0.02, np.float32), 2 * 32 * MS, 0.66)) == []
+
+
 def test_the_end_of_speech_is_placed_on_the_waveform():
     tt = TurnTaker()
     s = Script(tt)
@@ -158,6 +174,8 @@ def test_validation_and_the_semantic_rule():
         EndpointConfig(start_threshold=0.3, end_threshold=0.5)
     with pytest.raises(ValueError, match="complete_endpoint_ms must be <= endpoint_ms"):
         EndpointConfig(endpoint_ms=100, complete_endpoint_ms=200)
+    with pytest.raises(ValueError, match="quiet_threshold must be in"):
+        EndpointConfig(quiet_threshold=0.2)
     with pytest.raises(ValueError, match="pause_ms must be <="):
         EndpointConfig(pause_ms=150, complete_endpoint_ms=120)
     with pytest.raises(ValueError, match="speech probability must be in"):
