@@ -141,7 +141,7 @@ class VisionPipeline:
                 }
             )
         regions = regions_from_boxes([p.box for p in predicted], w, h, margin=self.config.region_margin)
-        events = [
+        events: list[dict[str, Any]] = [
             {"type": "tracks", "tracks": out, "age_ms": (out_ns - capture_ns) / 1e6},
             {"type": "regions", "regions": [r.normalised(w, h) for r in regions]},
         ]

@@ -69,7 +69,7 @@ def frame_scores(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """IoU and centre error for row-aligned (N, 4) boxes; a NaN prediction scores IoU 0, error ∞."""
     pred = np.asarray(pred, dtype=np.float64).reshape(-1, 4)
     gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
-    missing = np.isnan(pred).any(axis=1)
+    missing = np.asarray(np.isnan(pred).any(axis=1))  # (N,)
     p = np.where(missing[:, None], 0.0, pred)
     ious = np.where(missing, 0.0, iou(p, gt))
     dc = (p[:, :2] + p[:, 2:] / 2) - (gt[:, :2] + gt[:, 2:] / 2)

@@ -180,7 +180,8 @@ def _samples_from(
 
     `vel` (len(obs), 2): the producer's velocity at each observed row (px/s), or None for none.
     """
-    xs, ys = [], []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
     t_end = truth[-1, 0]
     valid = np.nonzero(obs[:, 0] <= t_end - 0.02)[0]
     if len(valid) == 0:
