@@ -309,29 +309,31 @@ function watchArrivals(receiver, probe) {
 }
 function startProbe(micStream, remoteStream, receiver) {
   const ctx = new AudioContext();
-  const probe = { micEnds: [], agentStarts: [], agentArrivals: [], rms: { mic: 0, agent: 0 } };
+  const probe = { micEnds: [], agentStarts: [], agentArrivals: [] };
   state.probe = probe;
   watchArrivals(receiver, probe);
+  // Voice is a sample louder than -40 dBFS (the server's rule too); times are placed on the sample, so
+  // the buffer can be large (few main-thread callbacks: the probe must not slow what it measures).
+  const LEVEL = 0.01, QUIET_MS = 200;
   const watch = (stream, onBuffer) => {
     const src = ctx.createMediaStreamSource(stream);
-    const node = ctx.createScriptProcessor(256, 1, 1);
+    const node = ctx.createScriptProcessor(1024, 1, 1);
     node.onaudioprocess = (e) => {
       const x = e.inputBuffer.getChannelData(0);
-      let s = 0; for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-      onBuffer(Math.sqrt(s / x.length), performance.now() - (1000 * x.length) / ctx.sampleRate);
+      const ms = 1000 / ctx.sampleRate, t0 = performance.now() - x.length * ms;  // the buffer's first sample
+      let first = -1, last = -1;
+      for (let i = 0; i < x.length; i++) if (Math.abs(x[i]) > LEVEL) { if (first < 0) first = i; last = i; }
+      onBuffer(first < 0 ? null : t0 + first * ms, first < 0 ? null : t0 + (last + 1) * ms, t0);
     };
     src.connect(node); node.connect(ctx.destination);
   };
-  const ON = 0.003, QUIET_MS = 200;
   let micOn = false, micLast = 0, agentOn = false, agentLast = 0;
-  watch(micStream, (rms, t) => {
-    probe.rms.mic = rms;
-    if (rms > ON) { micOn = true; micLast = t + 5.3; }
+  watch(micStream, (first, last, t) => {
+    if (last !== null) { micOn = true; micLast = last; }
     else if (micOn && t - micLast > QUIET_MS) { micOn = false; probe.micEnds.push(micLast); }
   });
-  watch(remoteStream, (rms, t) => {
-    probe.rms.agent = rms;
-    if (rms > ON) { if (!agentOn) probe.agentStarts.push(t); agentOn = true; agentLast = t; }
+  watch(remoteStream, (first, last, t) => {
+    if (first !== null) { if (!agentOn) probe.agentStarts.push(first); agentOn = true; agentLast = last; }
     else if (agentOn && t - agentLast > QUIET_MS) agentOn = false;
   });
 }
