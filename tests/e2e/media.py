@@ -30,6 +30,9 @@ def carphone_y4m(path: Path, size: tuple[int, int] = (352, 288), loops: int = 2)
     return path
 
 
+VOICE_LEVEL_PCM = 327  # |x| > 327 ⇔ |x| / 32768 > 0.01 (-40 dBFS): voice ends as the server and the probe say
+
+
 def speech_wav(
     path: Path, text: str, *, lead_s: float = 1.0, tail_s: float = 4.0, rate: int = 16_000
 ) -> tuple[Path, float]:
@@ -46,7 +49,7 @@ def speech_wav(
     synth = PiperSynthesizer(VoiceConfig(intra_op_threads=1, warmup=False))
     parts = [np.asarray(c.samples, np.float32).reshape(-1) for c in synth.stream(text.split())]
     pcm = Resampler(rate).feed(np.concatenate(parts), synth.sample_rate)
-    nz = np.nonzero(np.abs(pcm.astype(np.int32)) > 300)[0]
+    nz = np.nonzero(np.abs(pcm.astype(np.int32)) > VOICE_LEVEL_PCM)[0]
     speech_end_s = lead_s + (nz[-1] + 1) / rate
     pcm = np.concatenate([np.zeros(round(lead_s * rate), np.int16), pcm, np.zeros(round(tail_s * rate), np.int16)])
     with wave.open(str(path), "wb") as w:
