@@ -50,13 +50,14 @@ def pct(xs: list[float], q: float) -> float | None:
     return float(np.percentile(xs, q)) if xs else None
 
 
-async def browser_turns(url: str, wav: Path, n_turns: int, timeout_s: float) -> dict:
+async def browser_turns(url: str, wav: Path, n_turns: int, timeout_s: float, *, with_camera: bool = True) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(wav))
         page = await browser.new_page()
-        await page.goto(url.split("#")[0] + "#probe=1" + ("&" + url.split("#")[1] if "#" in url else ""))
+        camera = "" if with_camera else "&camera=0"
+        await page.goto(url.split("#")[0] + "#probe=1" + camera + ("&" + url.split("#")[1] if "#" in url else ""))
         await page.click("#connect")
         await page.wait_for_function("window.liveloop.probe !== undefined", timeout=30_000)
         deadline = time.monotonic() + timeout_s
@@ -238,6 +239,9 @@ async def main() -> int:
     ap.add_argument("--quick", action="store_true", help="3 turns per path instead of 20")
     ap.add_argument("--paths", default="browser,ws", help="which paths to run (default: browser,ws)")
     ap.add_argument("--out", default="benchmarks/results/voice_to_voice.json")
+    ap.add_argument(
+        "--no-camera", action="store_true", help="the page opens only the microphone (its camera costs CPU)"
+    )
     args = ap.parse_args()
     n = 3 if args.quick else 20
     paths = [x.strip() for x in args.paths.split(",") if x.strip()]
@@ -254,7 +258,8 @@ async def main() -> int:
             sampler = tg.create_task(sample_load(loads))
             if "browser" in paths:
                 timeout_s = n * file_s / len(PROMPTS) + 90
-                results["browser"] = summarise(await browser_turns(serve.url, wav, n, timeout_s=timeout_s))
+                res = await browser_turns(serve.url, wav, n, timeout_s=timeout_s, with_camera=not args.no_camera)
+                results["browser"] = summarise(res)
             if "ws" in paths:
                 results["ws"] = summarise(await ws_turns(serve.url, wav, ends, n))
             sampler.cancel()
@@ -264,6 +269,7 @@ async def main() -> int:
     doc = {
         "benchmark": "voice_to_voice",
         "quick": args.quick,
+        "browser_camera": not args.no_camera,
         "prompts": PROMPTS,
         **results,
         "dashboard_vs_client_ms": max(diffs) if diffs else None,  # the worse of the two paths

@@ -1,5 +1,6 @@
 // liveloop browser client: plain JS, no build step.
 // Camera + microphone over WebRTC to the server; events over a data channel.
+// Options after '#': token=… (bearer token), camera=0 (microphone only), probe=1 (latency probe, for benchmarks).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -66,8 +67,9 @@ async function connect() {
   try {
     state.config = await (await fetch("/config")).json();
     try {
+      const video = hashParams.get("camera") === "0" ? false : { width: 640, height: 480 };
       state.stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true },
-        video: { width: 640, height: 480 } });
+        video });
     } catch (e) {  // no camera: audio only
       state.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     }
