@@ -188,17 +188,17 @@ def run_local_agreement(model, clips, offline_words, enc_timer: EncoderTimer, st
 
 
 def run_causal(model, clips, offline_words, chunk_ms: int, label: str, commit: str = "") -> MethodResult:
-    """`commit`: "" (the defaults) or "N", "N+eot", "N-eot": n_recheck N, commit on end-of-text on/off."""
+    """`commit`: "" (defaults), "N", "N+eot"/"N-eot" (n_recheck N, commit on end-of-text), "sK" (min_stable K)."""
     from liveloop.asr.decoder import CommitConfig
     from liveloop.asr.recognizer import StreamConfig
     from liveloop.asr.simulate import stream_file
 
     cfg = StreamConfig(chunk_ms=chunk_ms)
-    if commit:
-        n = commit.removesuffix("+eot").removesuffix("-eot")
-        cfg = StreamConfig(
-            chunk_ms=chunk_ms, commit=CommitConfig(n_recheck=int(n), commit_on_eot=commit.endswith("+eot"))
-        )
+    if commit.startswith("s"):  # "sK": commit tokens that survived K re-checks
+        cfg = StreamConfig(chunk_ms=chunk_ms, commit=CommitConfig(min_stable=int(commit[1:])))
+    elif commit:
+        n = int(commit.removesuffix("+eot").removesuffix("-eot"))
+        cfg = StreamConfig(chunk_ms=chunk_ms, commit=CommitConfig(n_recheck=n, commit_on_eot=commit.endswith("+eot")))
     res = MethodResult(f"{label} {chunk_ms} ms")
     for c in clips:
         out = stream_file(model, c.audio, cfg, frame_ms=20, realtime=False)
@@ -280,7 +280,7 @@ def main() -> int:
     ap.add_argument(
         "--recheck",
         default="",
-        help="extra tuned rows: comma-separated n_recheck values, each optionally +eot/-eot (commit on end-of-text)",
+        help="extra tuned rows, comma-separated: N (n_recheck), N+eot/N-eot (commit on end-of-text), sK (min_stable K)",
     )
     ap.add_argument(
         "--skip-baselines", action="store_true", help="tuned rows only (offline still runs: it gives word ends)"
@@ -331,7 +331,7 @@ def main() -> int:
                 one_thread(f"tuned {ch}", run_causal, tuned, clips, offline_words, ch, "liveloop causal (LoRA)")
             )
         for spec in [x for x in args.recheck.split(",") if x]:
-            for ch in chunks:
+            for ch in [c for c in chunks if c == 300] or chunks:  # the commit-rule rows: at 300 ms
                 label = f"liveloop LoRA n={spec}"
                 row = one_thread(f"tuned {spec} {ch}", run_causal, tuned, clips, offline_words, ch, label, spec)
                 results.append(row)

