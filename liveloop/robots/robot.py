@@ -144,9 +144,12 @@ class SimRobotCore:
             return self._error(exc, now_ns)
         if verdict is not Acceptance.ACCEPTED:
             return []  # stale: counted in the schedule, reported in the status
-        self._record_latency(chunk.state_seq, now_ns)
+        state_ns = self._state_published_ns(chunk.state_seq)
+        if state_ns is not None:
+            self._s2a[self._n_s2a % self._s2a.size] = now_ns - state_ns
+            self._n_s2a += 1
         self.accepted.append((chunk.seq, chunk.state_seq, now_ns))
-        tr = self.watchdog.fresh(now_ns)
+        tr = self.watchdog.fresh(now_ns, state_ns)  # as fresh as the state it answers
         return [self._status(now_ns, tr)] if tr else []
 
     def _on_target(self, topic: str, target: Target, now_ns: int, n: int) -> list[Outgoing]:
@@ -160,16 +163,16 @@ class SimRobotCore:
         self.targets += 1
         return []
 
-    def _record_latency(self, state_seq: int, now_ns: int) -> None:
+    def _state_published_ns(self, state_seq: int) -> int | None:
+        """When this robot published state `state_seq` (None: not one of the recent ones, or none named)."""
         if state_seq < 0:
-            return
+            return None
         for seq, t_ns in reversed(self._state_sent):
             if seq == state_seq:
-                self._s2a[self._n_s2a % self._s2a.size] = now_ns - t_ns
-                self._n_s2a += 1
-                return
+                return t_ns
             if seq < state_seq:
-                return
+                return None
+        return None
 
     # -- the tick ----------------------------------------------------------
     def tick(self, now_ns: int) -> list[Outgoing]:

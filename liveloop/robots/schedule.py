@@ -15,8 +15,9 @@ command is due at time t?"::
 * Before the first target time the first action is due; after the last one
   nothing is (`due` returns None): a chunk is never extrapolated.
 
-**Watchdog** is the robot's mode machine, fed with the receipt time of every
-accepted chunk and checked at every tick and at its own deadline
+**Watchdog** is the robot's mode machine, fed with every accepted chunk, as
+fresh as the state it answers (the capture time of ``state_seq``; its receipt
+time when it names none), and checked at every tick and at its own deadline
 (``last fresh action + timeout``: the robot's loop wakes for it between ticks)::
 
     IDLE ──fresh action──► RUNNING ──no fresh action for timeout──► STOPPED
@@ -148,9 +149,18 @@ class Watchdog:
         self.mode = after
         return tr
 
-    def fresh(self, now_ns: int) -> Transition | None:
-        """A fresh action was accepted at `now_ns`."""
-        self.last_fresh_ns = now_ns
+    def fresh(self, now_ns: int, as_of_ns: int | None = None) -> Transition | None:
+        """An action was accepted at `now_ns`, decided on the state the robot captured at `as_of_ns`.
+
+        An action is as fresh as the state it answers (default: its receipt): one that
+        waited in a broker or a socket does not restart the clock on arrival, so the
+        robot stops at most `timeout` after the agent last saw it. An action decided on a
+        state already older than the timeout vouches for nothing.
+        """
+        as_of = now_ns if as_of_ns is None else min(as_of_ns, now_ns)
+        if now_ns - as_of > self.timeout_ns:
+            return None
+        self.last_fresh_ns = as_of if self.last_fresh_ns is None else max(self.last_fresh_ns, as_of)
         if self.mode is RobotMode.RUNNING:
             return None
         reason = "first fresh action" if self.mode is RobotMode.IDLE else "fresh action after a watchdog stop"

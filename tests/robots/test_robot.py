@@ -122,6 +122,16 @@ def test_watchdog_stops_at_its_deadline_between_ticks() -> None:
     assert core.watchdog_deadline_ns is None and core.watchdog.stops == 1
 
 
+def test_watchdog_counts_from_the_state_an_action_answers() -> None:
+    core = SimRobotCore(SimConfig(seed=1, watchdog_ms=100))
+    t = PERIOD
+    st = states(decode_all(core.tick(t)))[0]  # published at t
+    xy = (float(core.obs[0]), float(core.obs[1]))
+    send(core, setpoint_chunk(0, t, xy, state_seq=st.seq), t + 35 * MS)  # it spent 35 ms on the way
+    assert core.watchdog_deadline_ns == t + 100 * MS + 1  # not t + 135 ms: the robot stops ≤ 100 ms after
+    assert core.latency_stats()["state_to_action_ms_p50"] == 35.0  # the agent last saw it
+
+
 def test_fresh_action_moves_the_watchdog_deadline() -> None:
     core = SimRobotCore(SimConfig(seed=1, watchdog_ms=100))
     core.tick(PERIOD)

@@ -90,6 +90,19 @@ def test_watchdog_modes() -> None:
     assert w.stops == 1
 
 
+def test_an_action_is_as_fresh_as_the_state_it_answers() -> None:
+    w = Watchdog(100 * MS)
+    w.fresh(40 * MS, as_of_ns=10 * MS)  # decided on a state from 10 ms, received at 40 ms (30 ms in flight)
+    assert w.mode is RobotMode.RUNNING and w.deadline_ns == 110 * MS + 1
+    w.fresh(50 * MS, as_of_ns=5 * MS)  # an answer to an even older state never moves the deadline back
+    assert w.deadline_ns == 110 * MS + 1
+    w.check(111 * MS)
+    assert w.mode is RobotMode.STOPPED
+    assert w.fresh(300 * MS, as_of_ns=150 * MS) is None  # decided on a 150 ms old state: vouches for nothing
+    assert w.mode is RobotMode.STOPPED
+    assert w.fresh(300 * MS, as_of_ns=250 * MS) is not None and w.mode is RobotMode.RUNNING
+
+
 def test_watchdog_config_validated() -> None:
     with pytest.raises(ValueError, match="watchdog timeout must be > 0"):
         Watchdog(0)
