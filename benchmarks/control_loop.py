@@ -22,7 +22,9 @@ Measured:
     misses             ticks whose work ran past the next deadline
     state_to_action    agent side: a state taken off the wire → the decision's chunk handed to the socket
     round_trip         robot side: a state published → the chunk answering it received (two broker hops)
-    watchdog_stop_ms   SIGKILL of the agent → the robot's watchdog stop (robot clock = this machine's CLOCK_MONOTONIC)
+    watchdog_stop_ms   SIGKILL of the agent → the robot's watchdog stop (robot clock = this machine's CLOCK_MONOTONIC);
+                       the robot counts its timeout from the state its last action answered
+                       (`last_fresh_after_kill_ms`: that state's capture, relative to the kill)
 
     python benchmarks/control_loop.py [--quick] [--out PATH] [--brokers amqtt,mosquitto] [--policies rti,ddpm100,expert]
 """
@@ -172,7 +174,7 @@ async def run_one(
         elif tr["after"] == "stopped" and stop_ms is None and mode_at_kill == "running":
             stop_ms = round((tr["at_ns"] - kill_ns) / 1e6, 2)
             silent = re.search(r"no fresh action for ([0-9.]+) ms", tr["reason"])
-            # > 0: the robot's last fresh action arrived after the kill (it was in flight: broker, sockets)
+            # when the robot's last fresh action was fresh (the capture of the state it answered), vs the kill
             last_fresh_after_kill_ms = round(stop_ms - float(silent.group(1)), 2) if silent else None
     rt = s["state_to_action_ms"]
     return {
