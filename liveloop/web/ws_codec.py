@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from liveloop.rtc.audio import ASR_RATE_HZ, PcmFrame
+from liveloop.rtc.clock_sync import OffsetConfig, OffsetEstimator
 
 WS_API_VERSION = 1
 MIN_FRAME_BYTES = 2
@@ -58,10 +59,42 @@ class ProtocolError:
 Inbound = AudioIn | MessageIn | ProtocolError
 
 
+RESYNC_NS = 500_000_000  # a client this far behind real time stopped and started again: a new anchor
+
+
+class StreamStamps:
+    """Capture times of audio a client streams in real time (sans-I/O).
+
+    A frame that arrives at `now` was captured by ``now - duration`` at the latest; but when the
+    server reads late (its event loop busy), frames arrive late and in bursts, and stamping each
+    with its own arrival puts the end of the user's speech late by the stall. The stream's sample
+    count is the client's clock: the earliest arrival relative to the position in the stream
+    (`OffsetEstimator`'s sliding minimum, as for RTP) anchors every frame. A client that falls
+    behind real time by more than `RESYNC_NS` (it paused) starts a new anchor.
+    """
+
+    __slots__ = ("_est", "_pos")
+
+    def __init__(self) -> None:
+        self._est = OffsetEstimator(OffsetConfig(clock_rate_hz=ASR_RATE_HZ))
+        self._pos = 0  # samples received so far
+
+    def stamp(self, n_samples: int, arrival_ns: int) -> int:
+        """Capture time of the first of `n_samples` that arrived at `arrival_ns`."""
+        self._pos += n_samples
+        duration_ns = n_samples * 1_000_000_000 // ASR_RATE_HZ
+        anchor = self._est.offset_ns
+        end_ns = self._est.feed(self._pos % (1 << 32), arrival_ns)
+        if anchor is not None and arrival_ns - end_ns > RESYNC_NS:  # far behind the anchor: start over
+            self._est = OffsetEstimator(OffsetConfig(clock_rate_hz=ASR_RATE_HZ))
+            end_ns = self._est.feed(self._pos % (1 << 32), arrival_ns)
+        return end_ns - duration_ns
+
+
 class WsCodec:
     """One connection's protocol state."""
 
-    __slots__ = ("errors", "errors_in_a_row", "frames", "samples_in", "version")
+    __slots__ = ("errors", "errors_in_a_row", "frames", "samples_in", "stamps", "version")
 
     def __init__(self) -> None:
         self.errors_in_a_row = 0
@@ -69,6 +102,7 @@ class WsCodec:
         self.frames = 0
         self.samples_in = 0
         self.version = WS_API_VERSION
+        self.stamps = StreamStamps()
 
     def feed(self, frame: bytes | str, now_ns: int) -> Inbound:
         self.frames += 1
@@ -94,8 +128,7 @@ class WsCodec:
             )
         samples = np.frombuffer(bytes(data), dtype="<i2").astype(np.float32) / 32768.0
         self.samples_in += len(samples)
-        duration_ns = len(samples) * 1_000_000_000 // ASR_RATE_HZ
-        return AudioIn(PcmFrame(samples, ASR_RATE_HZ, now_ns - duration_ns))
+        return AudioIn(PcmFrame(samples, ASR_RATE_HZ, self.stamps.stamp(len(samples), now_ns)))
 
     def _text(self, text: str) -> Inbound:
         if len(text) > MAX_TEXT_CHARS:
