@@ -59,7 +59,10 @@ class ProtocolError:
 Inbound = AudioIn | MessageIn | ProtocolError
 
 
-RESYNC_NS = 500_000_000  # a client this far behind real time stopped and started again: a new anchor
+# A frame this far behind where the stream's clock puts it: the client paused (or the server stalled that
+# long); anchor anew on its arrival. Below the session's silence fill (100 ms without audio), so audio
+# after a pause is never placed inside silence that was filled in meanwhile (it would be dropped as late).
+RESYNC_NS = 80_000_000
 
 
 class StreamStamps:
@@ -69,8 +72,8 @@ class StreamStamps:
     server reads late (its event loop busy), frames arrive late and in bursts, and stamping each
     with its own arrival puts the end of the user's speech late by the stall. The stream's sample
     count is the client's clock: the earliest arrival relative to the position in the stream
-    (`OffsetEstimator`'s sliding minimum, as for RTP) anchors every frame. A client that falls
-    behind real time by more than `RESYNC_NS` (it paused) starts a new anchor.
+    (`OffsetEstimator`'s sliding minimum, as for RTP) anchors every frame. A frame more than
+    `RESYNC_NS` late for its place (the client paused) starts a new anchor.
     """
 
     __slots__ = ("_est", "_pos")
