@@ -95,6 +95,8 @@ async def browser_turns(url: str, wav: Path, n_turns: int, timeout_s: float, *, 
             {
                 "client_ms": agent - end if agent is not None and end is not None else None,
                 "heard_ms": heard - end if heard is not None and end is not None else None,
+                # the first frame's arrival after the data-channel event sent with it: the outbound audio path
+                "frame_after_event_ms": agent - server["received_ms"] if agent is not None and server else None,
                 "server_ms": server["voice_to_voice_ms"] if server else None,
                 "stages": server.get("stages") if server else None,
             }

@@ -1,14 +1,30 @@
 """One session, one graph: the voice agent of DESIGN.md §1 as a `liveloop.graph.Graph`.
 
-    mic ─block(64)─► vad ─block(64)─► turns ─block(128)─► asr ─transcript, block(256)──────────┐
-    (drop_oldest(500),                │ ▲                   │                                    │
-     gaps filled)                     │ └─drop_oldest(4)────┘ hypothesis (the feedback edge)     │
-                                      └─turns, block(8)─► agent ─block(8)─► voice ─block(64)─► gate ─block(64)─► egress
-    typed (drop_oldest(8)) ─drop_oldest(8)─────────────────►  ▲                                          events ─►  ▲  ▲
-    video (latest) ─latest─► vision ─tracks, latest───────────┘ └─events, block(256)──────────────────────────────┘  │
-                                                       the transport's report ─► egress.sent() ─► first_sent ┘
+    mic ──► vad ──► turns ──► asr ──transcript──────────────────────────────► egress ──► transport
+                      ▲ │ ◄──────┘ hypothesis (feedback)                          ▲
+                      │ └──turns──► agent ──► voice ──► gate ──────────────────────┘
+             typed ───┼───────────────┘ ▲
+             video ──► vision ──tracks──┘ (and its events to the egress)
 
-    (turns.events → egress.events too: speech.start, the utterance.end of an empty turn)
+    node    adapter around                 input ← from                     policy
+    mic     MicIngress (a door)            ← transport.on_audio             drop_oldest(500), gaps filled
+    vad     VadNode (Silero)               audio ← mic.out                  block(64)
+    turns   TurnNode (TurnTaker)           frames ← vad.frames              block(64)
+                                           hypotheses ← asr.hypothesis      drop_oldest(4): the one cycle is lossy
+    asr     AsrNode (Transcription)        audio ← turns.asr                block(128)
+    typed   Ingress (a door)               ← transport.on_message           drop_oldest(8)
+    video   Ingress (a door)               ← transport.on_video             latest
+    vision  VisionNode                     frame ← video.out                latest
+    agent   AgentNode (AgentBook)          heard ← turns.turns              block(8)
+                                           typed ← typed.out                drop_oldest(8)
+                                           tracks ← vision.tracks           latest
+    voice   SpeakerNode (TtsSpeaker)       reply ← agent.reply              block(8)
+    gate    GateNode (SpeculationGate)     items ← voice.items              block(64)
+    egress  EgressNode (the Transport)     speech ← gate.out                block(64)
+                                           events ← turns.events, asr.transcript, vision.events   block(256)
+
+The transport reports each turn's first sample leaving the server through
+`EgressNode.sent`, which emits `egress.first_sent` where the turn budgets end.
 
 Barge-in is an INTERRUPT that the turn-taker puts on the control lane of its
 `turns` output when the user starts speaking; it overtakes queued data through
