@@ -32,10 +32,14 @@ class VisionNode(Node):
     async def process(self, event: Event, ctx: NodeContext) -> None:
         t0 = ctx.now_ns()
         feed = self.pipeline.feed
+        # PVT++: aim the predicted boxes at when they will be used — the graph's measured latency from here
+        # to the end of the longest budgeted path they feed (None when nothing downstream is measured yet:
+        # the pipeline then uses its own measured use time)
+        latency_ns = max(ctx.downstream_latency_ns("events"), ctx.downstream_latency_ns("tracks")) or None
         seen = (
-            await asyncio.to_thread(feed, event.data, event.origin_ns, t0)
+            await asyncio.to_thread(feed, event.data, event.origin_ns, t0, latency_ns)
             if self.offload
-            else feed(event.data, event.origin_ns, t0)
+            else feed(event.data, event.origin_ns, t0, latency_ns)
         )
         await ctx.emit("tracks", [p.track for p in seen.tracks], parent=event)
         for ev in seen.events:

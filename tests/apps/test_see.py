@@ -33,9 +33,11 @@ class Pipeline:
 
     def __init__(self) -> None:
         self.fed: list[tuple[Any, int]] = []
+        self.latencies: list[int | None] = []
 
-    def feed(self, frame: Any, capture_ns: int, now_ns: int) -> Seen:
+    def feed(self, frame: Any, capture_ns: int, now_ns: int, latency_ns: int | None = None) -> Seen:
         self.fed.append((frame, capture_ns))
+        self.latencies.append(latency_ns)
         return Seen([Track(f"person@{frame}")], [{"type": "tracks", "tracks": [frame]}])
 
 
@@ -48,6 +50,7 @@ async def test_the_newest_frame_wins_and_the_rate_is_capped():
             await h.feed("frame", f"f{k}", at_s=0.01 * k)
         await h.idle()
     assert [f for f, _ in pipe.fed] == ["f0", "f4"]
+    assert pipe.latencies == [None, None]  # nothing budgeted downstream of the node: the pipeline measures its own
     assert h.data("tracks") == [["person@f0"], ["person@f4"]]
     assert h.data("events")[0]["type"] == "tracks"
     assert h.report is not None
