@@ -69,6 +69,7 @@ def main() -> int:
     t0 = time.monotonic()
     results: dict[str, dict[str, dict[str, object]]] = {}
     skipped: dict[str, str] = {}
+    existing = json.loads(args.out.read_text()) if args.timing_only and args.out.exists() else {}
     for task in args.tasks.split(","):
         results[task] = {}
         for sampler in args.samplers.split(","):
@@ -83,6 +84,9 @@ def main() -> int:
                 continue
             ts = time.monotonic()
             if args.timing_only:
+                if sampler not in existing.get(task, {}):
+                    print(f"skip {task} {sampler}: not in {args.out} yet (run it without --timing-only)", flush=True)
+                    continue
                 timing = time_sampler(policy, sampler, n_timing)
                 results[task][sampler] = timing
                 print(f"{task:12s} {sampler:10s} {timing}", flush=True)
