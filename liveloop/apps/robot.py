@@ -30,6 +30,7 @@ import hmac
 import json
 import logging
 import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,7 @@ class RobotHub:
         self.steering = steering
         self.view = view
         self.clock = clock or MonotonicClock()
-        self.goals: list[Goal] = []  # kept short: the last few, for the page and tests
+        self.goals: deque[Goal] = deque(maxlen=8)  # the last few, for the report and tests
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):  # built outside a loop: `bind_loop()` once it runs
             self._loop = asyncio.get_running_loop()
@@ -86,7 +87,7 @@ class RobotHub:
 
     def on_goal(self, goal: Goal) -> None:
         """The voice session's `goal_sink` (called on the event loop)."""
-        self.goals = [*self.goals[-7:], goal]
+        self.goals.append(goal)
         cmds = self.steering.on_goal(goal, self.clock.now_ns())
         if self.bridge.connected:
             send_targets(self.bridge, cmds)
