@@ -272,7 +272,8 @@ class AgentReport:
         def pct(xs: list[float], q: float) -> float | None:
             return round(float(np.percentile(xs, q)), 3) if xs else None
 
-        warm = [x for x, n in zip(self.state_to_action_ms, self.nfe, strict=False) if n < max(self.nfe, default=0)]
+        most = max(self.nfe, default=0)  # once: inside the comprehension it made every report O(n²)
+        warm = [x for x, n in zip(self.state_to_action_ms, self.nfe, strict=False) if n < most]
         return {
             "policy": self.policy,
             "decide_in": self.decide_in,
