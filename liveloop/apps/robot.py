@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hmac
 import json
 import logging
 import sys
@@ -47,6 +46,7 @@ from liveloop.robots.bridge import MqttBridge
 from liveloop.robots.nodes import send_targets
 from liveloop.robots.steering import DIRECTIONS, SteeringConfig, SteeringCore
 from liveloop.robots.view import RobotView
+from liveloop.web.app import authorized
 
 log = logging.getLogger(__name__)
 
@@ -145,23 +145,12 @@ def add_robot_routes(app: web.Application, hub: RobotHub, view_hz: float = 25.0)
     app.router.add_get("/robot/state", robot_state)
 
 
-def _authorized(request: web.Request) -> bool:
-    from liveloop.web.app import CONFIG_KEY
-
-    token = request.app[CONFIG_KEY].token
-    if not token:
-        return True
-    header = request.headers.get("Authorization", "")
-    given = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
-    return hmac.compare_digest(given.encode(), token.encode())
-
-
 def _error(code: str, message: str, status: int) -> web.Response:
     return web.json_response({"type": "error", "code": code, "message": message}, status=status)
 
 
 async def robot_state(request: web.Request) -> web.Response:
-    if not _authorized(request):
+    if not authorized(request):
         return _error("unauthorized", "missing or wrong bearer token", 401)
     ev = request.app[HUB_KEY].state_event()
     if ev is None:
@@ -187,7 +176,7 @@ def parse_goal(message: dict[str, Any]) -> Goal:
 
 
 async def robot_ws(request: web.Request) -> web.StreamResponse:
-    if not _authorized(request):
+    if not authorized(request):
         return _error("unauthorized", "missing or wrong bearer token", 401)
     hub, period_s = request.app[HUB_KEY], 1.0 / request.app[VIEW_HZ_KEY]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1 << 16)

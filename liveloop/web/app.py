@@ -167,7 +167,8 @@ async def _run_supervisor(sup: Supervisor) -> None:
 
 
 # -- handlers -------------------------------------------------------------------
-def _authorized(request: web.Request) -> bool:
+def authorized(request: web.Request) -> bool:
+    """Does the request carry the server's bearer token (header, or ?token=) when one is set?"""
     token = request.app[CONFIG_KEY].token
     if not token:
         return True
@@ -226,7 +227,7 @@ async def offer(request: web.Request) -> web.Response:
     from liveloop.rtc.session import RtcSession, SignallingError, parse_offer
     from liveloop.web.transports import RtcTransport
 
-    if not _authorized(request):
+    if not authorized(request):
         return _unauthorized()
     app = request.app
     if len(app[SESSIONS_KEY]) >= app[CONFIG_KEY].max_sessions:
@@ -275,7 +276,7 @@ async def offer(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.StreamResponse:
     from liveloop.web.transports import WsTransport
 
-    if not _authorized(request):
+    if not authorized(request):
         return _unauthorized()
     app = request.app
     if len(app[SESSIONS_KEY]) >= app[CONFIG_KEY].max_sessions:
