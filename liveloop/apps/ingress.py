@@ -24,6 +24,7 @@ import numpy as np
 from liveloop.graph import Channel, Event, EventKind, Node, NodeContext, Output, Policy
 from liveloop.graph.channel import Inbox
 from liveloop.graph.clock import NS_PER_MS, NS_PER_S, Clock
+from liveloop.graph.nodes import pump
 from liveloop.rtc.audio import PcmFrame
 
 
@@ -58,14 +59,7 @@ class Ingress(Node):
         return self.buffer.depth
 
     async def run(self, ctx: NodeContext) -> None:
-        while True:
-            ev = await self._inbox.get()
-            if ev.kind is EventKind.EOS:
-                return
-            if ev.kind:
-                await ctx.send_control(ev.kind, origin_ns=ev.origin_ns)
-                continue
-            await self.deliver(ev, ctx)
+        await pump(self._inbox, ctx, self.deliver)
 
     async def deliver(self, ev: Event, ctx: NodeContext) -> None:
         await ctx.emit("out", ev.data, origin_ns=ev.origin_ns)

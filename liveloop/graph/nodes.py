@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from liveloop.graph.channel import Block, Channel, Inbox, Policy
@@ -60,15 +60,24 @@ class Inlet(Node):
     async def run(self, ctx: NodeContext) -> None:
         self._ctx = ctx
         self._ready.set()
-        while True:
-            ev = await self._inbox.get()
-            if ev.kind is EventKind.EOS:
-                return
-            if ev.kind:
-                await ctx.send_control(ev.kind, origin_ns=ev.origin_ns)
-                continue
-            ctx._t_in = ctx.now_ns()
-            await ctx.emit("out", ev.data, parent=ev)
+        await pump(self._inbox, ctx, self._deliver)
+
+    async def _deliver(self, ev: Event, ctx: NodeContext) -> None:
+        ctx._t_in = ctx.now_ns()
+        await ctx.emit("out", ev.data, parent=ev)
+
+
+async def pump(inbox: Inbox, ctx: NodeContext, deliver: Callable[[Event, NodeContext], Awaitable[None]]) -> None:
+    """A door's loop: what outside code put into `inbox` enters the graph — data through `deliver`,
+    interrupt and flush onto the control lane — until end of stream."""
+    while True:
+        ev = await inbox.get()
+        if ev.kind is EventKind.EOS:
+            return
+        if ev.kind:
+            await ctx.send_control(ev.kind, origin_ns=ev.origin_ns)
+            continue
+        await deliver(ev, ctx)
 
 
 class Outlet(Node):
