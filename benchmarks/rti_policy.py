@@ -142,15 +142,17 @@ def main() -> int:
 
 def print_table(results: dict[str, dict[str, dict[str, object]]]) -> None:
     print(
-        f"\n{'task':12s} {'sampler':10s} {'success':>8s} {'NFE/dec':>8s} {'ms/dec p50':>11s} {'CPU ms p50':>11s} "
-        f"{'vs ddpm100 NFE':>15s}"
+        f"\n{'task':12s} {'sampler':10s} {'success':>8s} {'coverage':>9s} {'NFE/dec':>8s} {'ms/dec p50':>11s} "
+        f"{'CPU ms p50':>11s} {'vs ddpm100 NFE':>15s}"
     )
     for task, rows in results.items():
         base = rows.get("ddpm100", {}).get("nfe_per_decision")
         for sampler, r in rows.items():
             ratio = f"{base / r['nfe_per_decision']:.0f}× fewer" if base else "-"
+            cov = r.get("mean_max_coverage")  # Push-T: best coverage per episode, averaged (Diffusion Policy's score)
             print(
-                f"{task:12s} {sampler:10s} {r['success']:8.1%} {r['nfe_per_decision']:8d} "
+                f"{task:12s} {sampler:10s} {r['success']:8.1%} {'-' if cov is None else f'{cov:.3f}':>9s} "
+                f"{r['nfe_per_decision']:8d} "
                 f"{r['ms_per_decision_p50']:11.1f} {r.get('cpu_ms_per_decision_p50', float('nan')):11.1f} {ratio:>15s}"
             )
 

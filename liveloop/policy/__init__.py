@@ -5,7 +5,8 @@ module              what
 ==================  ====================================================================
 tasks/reach_grasp   liveloop's own task: a 2-D point robot catches a moving target around
                     an obstacle (two routes) and grasps it; sans-I/O, NumPy; its expert
-tasks/pusht         Push-T (gym-pusht, state observations) and a greedy scripted pusher
+tasks/pusht         Push-T (gym-pusht, state observations) and a planning scripted pusher
+                    (one push at a time, checked in a second env)
 normalizer          the policy's own min/max normaliser (a gripper optionally scaled ×0.1)
 unet                1-D temporal conditional U-Net over action chunks (FiLM on obs + step)
 schedulers          DDPM noise schedule; DDPM / DDIM reverse steps along any timestep list
@@ -22,6 +23,6 @@ cli                 ``liveloop policy train|eval``
 ==================  ====================================================================
 
 Shipped checkpoints: ``reach_grasp`` (gripper ±1) and ``reach_grasp_scale``
-(gripper trained at ±0.1, for RTI-scale); ``pusht`` when trained. Each records
+(gripper trained at ±0.1, for RTI-scale); ``pusht``. Each records
 the command that reproduces it in ``DiffusionPolicy.meta["command"]``.
 """
