@@ -10,7 +10,9 @@ the graph's control lane; ``close()`` ends the stream.
 DTX is on, and lost packets leave gaps, so without it the endpointer would
 never hear the end of a turn. After `gap_ms` without audio, the gap up to now
 is emitted as silence, stamped where the audio stopped; late audio that filled
-silence already covers is dropped.
+silence already covers is dropped. Audio offered but not yet delivered (the
+loop was busy) is not a gap: filling it would replace the user's voice with
+silence.
 """
 
 from __future__ import annotations
@@ -119,9 +121,13 @@ class MicIngress(Ingress):
         if frame is not None:
             await ctx.emit("out", frame, origin_ns=frame.capture_ns)
 
+    def fill_due(self, now_ns: int) -> PcmFrame | None:
+        """Silence for a gap, unless audio is waiting in the door (a busy loop, not a silent client)."""
+        return None if self.depth else self.gaps.idle(now_ns)
+
     async def _fill(self, ctx: NodeContext) -> None:
         while True:
             await ctx.clock.sleep(self.gaps.gap_ms / 4000)  # a gap is noticed within 1.25 x gap_ms
-            frame = self.gaps.idle(ctx.now_ns())
+            frame = self.fill_due(ctx.now_ns())
             if frame is not None:
                 await ctx.emit("out", frame, origin_ns=frame.capture_ns)

@@ -22,7 +22,12 @@ decoder window, an EMA) times `stall_safety`, plus ``(rtf - 1) ×`` the audio
 still to come when the voice is slower than real time (rtf = compute time /
 audio time, an EMA of this process's measurements). Once everything is
 synthesized — or the voice is idle because the schedule waits for more text
-— playback starts at once.
+— playback starts at once. With `start_at_first_chunk` (a voice agent: the
+first sample is what the user waits for) playback starts with the first chunk
+while the voice keeps up with real time (rtf ≤ 1): the voice's growing decoder
+windows have the next chunk ready before the first has played, so the stall
+rule, which would hold the first chunk back until a second one is made, is
+not needed for it.
 
 **Barge-in.** `interrupt` drops the queued frames and marks and every word not
 yet synthesized, and bumps a generation number so chunks still in flight are
@@ -63,6 +68,7 @@ class StreamConfig:
     prior_stall_ms: float = 120.0  # before anything was measured
     prior_rtf: float = 0.3
     max_queued_ms: float = 3000.0
+    start_at_first_chunk: bool = False  # play an utterance's first chunk at once (while rtf ≤ 1)
 
     def __post_init__(self) -> None:
         if self.min_prebuffer_ms < 0:
@@ -273,6 +279,8 @@ class SpeechStream:
         if self.state is not PlayState.BUFFERING or not self._frames:
             return False
         if self._all_synthesized or self.queued_ms >= self.prebuffer_ms():
+            return True
+        if self.config.start_at_first_chunk and self._rtf_ema <= 1.0:
             return True
         # the voice is idle because the schedule waits for text: holding audio back helps no one
         return self._in_flight is None and self.scheduler.waiting_for_text(self.ahead_ms(0))

@@ -23,8 +23,12 @@ package; without it the whole model runs per sentence):
 and the decoder runs on windows of z with `context_frames` of context on each
 side (8 frames give > 60 dB SNR against decoding all of z at once), the first
 window small (`first_chunk_frames`), so audio starts after the front end plus
-one small window. The per-phoneme frame counts place every word at an exact
-sample offset, which is what the text marks carry.
+one small window. Windows then double up to `chunk_frames` (8, 16, 32, 48):
+each takes about half as long to decode as the one before it lasts, so a
+listener who starts on the first window does not wait for the second (a jump
+from 8 straight to 48 frames would leave a gap after the first 93 ms). The
+per-phoneme frame counts place every word at an exact sample offset, which is
+what the text marks carry.
 
 Models are loaded once per process and shared (`load_piper_model`, a cache
 behind a lock); ONNX Runtime sessions are thread-safe to run.
@@ -304,6 +308,7 @@ class PiperSynthesizer:
         ctx = cfg.context_frames
         start = 0
         size = cfg.first_chunk_frames if first else max(cfg.first_chunk_frames, cfg.chunk_frames // 2)
+        size = min(size, cfg.chunk_frames)
         while start < n_frames:
             end = min(n_frames, start + size)
             if n_frames - end < size // 2:  # don't leave a sliver for one more call
@@ -314,7 +319,7 @@ class PiperSynthesizer:
             cut = audio[(start - lo) * HOP_SAMPLES : (end - lo) * HOP_SAMPLES]
             yield start, cut, time.perf_counter() - t1
             start = end
-            size = cfg.chunk_frames
+            size = min(cfg.chunk_frames, 2 * size)  # the next window is ready before this one has played
 
     def _stream_sentence(
         self,

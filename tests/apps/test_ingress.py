@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liveloop.apps.ingress import GapFiller, Ingress
+from liveloop.apps.ingress import GapFiller, Ingress, MicIngress
 from liveloop.graph import Block, DropOldest, EventKind, VirtualClock
 from liveloop.rtc.audio import PcmFrame
 
@@ -40,3 +40,14 @@ def test_offer_never_waits_and_counts_what_its_policy_drops():
         assert lossy.offer(x)
     assert lossy.buffer.stats.drops == 1 and lossy.depth == 2
     assert lossy.control(EventKind.INTERRUPT)
+
+
+def test_audio_waiting_in_the_door_is_not_a_gap():
+    clock = VirtualClock()
+    mic = MicIngress("mic", policy=DropOldest(8), clock=clock)
+    assert mic.gaps.feed(frame(0)) is not None  # delivered: 0–20 ms
+    mic.offer(frame(20), origin_ns=20 * MS)  # arrived, not delivered yet (the loop was busy)
+    assert mic.fill_due(200 * MS) is None  # filling now would make the waiting voice late, then dropped
+    assert mic._inbox.get_nowait() is not None  # the door delivers it
+    fill = mic.fill_due(200 * MS)
+    assert fill is not None and fill.capture_ns == 20 * MS

@@ -90,6 +90,22 @@ def test_playback_waits_for_the_prebuffer_then_starts() -> None:
     assert s.state is PlayState.PLAYING and s.stats.first_frame_out_ns == 2 * MS
 
 
+def test_start_at_first_chunk_plays_it_at_once_unless_the_voice_is_slower_than_real_time() -> None:
+    s = make(min_prebuffer_ms=0, prior_stall_ms=150, start_at_first_chunk=True)  # the stall rule would hold it
+    s.feed("Hello there", 0)
+    span = s.next_span(0)
+    assert span is not None
+    s.push(span, chunk([(0, "Hello", 0)], 1_920), 1 * MS)  # 80 ms < 150 ms of measured stall
+    assert s.pull(1 * MS) and s.state is PlayState.PLAYING
+    slow = make(min_prebuffer_ms=0, prior_stall_ms=150, start_at_first_chunk=True)
+    slow._rtf_ema = 1.2  # an overloaded voice: the prebuffer rule holds again
+    slow.feed("Hello there", 0)
+    span = slow.next_span(0)
+    assert span is not None
+    slow.push(span, chunk([(0, "Hello", 0)], 1_920, compute_s=0.1), 1 * MS)
+    assert slow.pull(1 * MS) == [] and slow.state is PlayState.BUFFERING
+
+
 def test_prebuffer_grows_with_measured_stall_and_rtf() -> None:
     s = make(min_prebuffer_ms=10, prior_stall_ms=100, stall_safety=2.0, prior_rtf=0.2)
     assert s.prebuffer_ms() == pytest.approx(200.0)

@@ -41,6 +41,9 @@ def test_windowed_decoding_matches_decoding_all_at_once(synth: PiperSynthesizer)
     windows = list(synth.decode_windows(z, first=True))
     assert len(windows) >= 3
     assert windows[0][0] == 0 and len(windows[0][1]) == synth.config.first_chunk_frames * HOP_SAMPLES
+    sizes = [len(w[1]) // HOP_SAMPLES for w in windows]  # windows double up to chunk_frames (the last may be longer)
+    cfg = synth.config
+    assert sizes[1] == min(2 * cfg.first_chunk_frames, cfg.chunk_frames)
     joined = np.concatenate([w[1] for w in windows])
     assert joined.shape == whole.shape
     snr_db = 10 * np.log10(np.sum(whole**2) / np.sum((joined - whole) ** 2))
