@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--save-every", type=int, default=250)
     t.add_argument("--out", default="liveloop/asr/adapters/tiny.en-causal.pt")
     t.add_argument("--data-dir", default="", help="cache of synthesized clips (default: user cache dir)")
+    t.add_argument("--concat", type=int, default=1, help="up to N cached clips per example, with pauses (default 1)")
+    t.add_argument("--lead-s", type=float, default=0.0, help="max noise-only lead (s), half the examples")
+    t.add_argument("--phone-p", type=float, default=0.0, help="share of examples band-limited to 300-3400 Hz")
+    t.add_argument("--init", default="", help="continue training from this adapter")
     t.add_argument("--log", default="", help="also append progress lines to this file")
     t.set_defaults(func=_train)
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
@@ -69,6 +73,10 @@ def _train(args: argparse.Namespace) -> int:
             save_every=args.save_every,
             out=args.out,
             data_dir=args.data_dir,
+            concat=args.concat,
+            lead_s=args.lead_s,
+            phone_p=args.phone_p,
+            init=args.init,
         )
     except ValueError as exc:
         print(f"liveloop asr train: {exc}", file=sys.stderr)

@@ -100,6 +100,21 @@ def save_adapter(model: nn.Module, path: Path, *, rank: int, alpha: float, chunk
     tmp.replace(path)
 
 
+def load_lora_state(model: nn.Module, path: Path) -> None:
+    """Copy a saved adapter's A/B into the LoRALinear layers of `model` (after `add_lora`, same rank)."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a liveloop ASR adapter (format must be {FORMAT!r})")
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, LoRALinear)}
+    for name, ab in blob["state"].items():
+        layer = layers.get(name)
+        if layer is None or layer.A.shape != ab["A"].shape or layer.B.shape != ab["B"].shape:
+            raise ValueError(f"{path}: adapter layer {name} does not fit this model (rank {blob['rank']})")
+        with torch.no_grad():
+            layer.A.copy_(ab["A"])
+            layer.B.copy_(ab["B"])
+
+
 def merged(model: nn.Module, path: Path) -> nn.Module:
     """A copy of `model` with the adapter at `path` merged into its weights (eval mode)."""
     blob = torch.load(path, map_location="cpu", weights_only=True)

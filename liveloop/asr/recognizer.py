@@ -8,7 +8,11 @@ and end times in the stream), the partial tail (uncommitted, may change), and
 how many tentative tokens the re-check revised. A *segment* is the audio since
 the last reset; `end_segment()` (end of utterance, end of stream, or the 30 s
 position table running out) decodes what is left to end-of-text, commits all
-of it and starts a new segment at the next sample.
+of it and starts a new segment at the next sample. A segment is also closed
+at a pause: when the decoder's text has not changed for `pause_reset_s` of
+audio while each chunk ends in end-of-text (a real pause, or a decoder that
+stopped after a full stop although speech goes on); the audio after the last
+word is fed again into the next segment, so nothing heard is dropped.
 
 A word is committed when all its tokens are committed and the next token
 starts a new word (or the segment ended); trailing punctuation joins the word.
@@ -41,6 +45,10 @@ class StreamConfig:
     flush_pad_ms: int = 200  # zeros appended when a segment ends (whisper pads clips with silence)
     ref_floor_log10: float | None = None  # see LogMelConfig
     word_timestamps: bool = True
+    # close the segment when the decoder's text has not changed and it keeps ending in end-of-text for this
+    # long (a pause, or a decoder stuck after a full stop); the audio after the last word starts the next
+    # segment (0: off)
+    pause_reset_s: float = 1.5
 
     def __post_init__(self) -> None:
         if self.chunk_ms < FRAME_MS or self.chunk_ms % FRAME_MS:
@@ -49,6 +57,8 @@ class StreamConfig:
             raise ValueError(f"max_segment_s must be in [1, 30], got {self.max_segment_s}")
         if self.flush_pad_ms < 0:
             raise ValueError(f"flush_pad_ms must be >= 0, got {self.flush_pad_ms}")
+        if self.pause_reset_s < 0:
+            raise ValueError(f"pause_reset_s must be >= 0, got {self.pause_reset_s}")
 
     @property
     def block_frames(self) -> int:
@@ -73,7 +83,7 @@ class Update:
 
 
 def text_decoder_for(model: nn.Module, tokenizer) -> TextDecoder:
-    """whisper's default suppression (non-speech and special tokens; no blank/EOT first), timestamps off."""
+    """whisper's default suppression (non-speech and special tokens; no blank first), timestamps off."""
     suppress = [
         *tokenizer.non_speech_tokens,
         tokenizer.transcribe,
@@ -85,7 +95,7 @@ def text_decoder_for(model: nn.Module, tokenizer) -> TextDecoder:
         tokenizer.no_timestamps,
         *range(tokenizer.timestamp_begin, model.dims.n_vocab),
     ]
-    begin = [*tokenizer.encode(" "), tokenizer.eot]
+    begin = [*tokenizer.encode(" ")]  # end-of-text stays allowed: a streaming segment may hold no words yet
     return TextDecoder(model, suppress, begin, n_sot=len(tokenizer.sot_sequence_including_notimestamps))
 
 
@@ -135,6 +145,10 @@ def _merge_punctuation(items: list[tuple[str, list[int], float, float]]) -> list
     return out
 
 
+def cfg_pause_frames(config: StreamConfig) -> int:
+    return round(config.pause_reset_s * FRAMES_PER_S)
+
+
 class StreamingRecognizer:
     """Causal streaming Whisper over a contiguous 16 kHz float32 stream (see module docstring)."""
 
@@ -153,6 +167,12 @@ class StreamingRecognizer:
         self.encoder_s = 0.0  # compute spent (process time), for benchmarks
         self.decoder_s = 0.0
         self.tokens_revised = 0
+        self.pause_resets = 0
+        self._seg_samples: list[np.ndarray] = []  # the segment's audio (re-fed after a pause reset)
+        self._last_end_s = 0.0  # stream time of the last committed word's end
+        self._text_sig: tuple[int, ...] = ()  # the decoder's text (committed + tentative) …
+        self._text_frames = 0  # … and the encoder frame count when it last changed
+        self._pause_due = False
         if self.config.word_timestamps:
             from liveloop.asr.timing import warm_up
 
@@ -173,6 +193,7 @@ class StreamingRecognizer:
             room = max_samples - (self.n_samples - self.seg_start)
             head, samples = samples[:room], samples[room:]
             self.n_samples += head.size
+            self._seg_samples.append(head)
             t0 = time.process_time()
             feats = self.encoder.feed_mel(self.mel.feed(head))
             self.encoder_s += time.process_time() - t0
@@ -181,7 +202,24 @@ class StreamingRecognizer:
                 out.append(self._decode(feats[i : i + bf], final=False))
             if self.n_samples - self.seg_start >= max_samples or self.decoder.context_left < 64:
                 out.extend(self.end_segment())
+            elif self._pause_due:
+                out.extend(self._pause_reset())
         return out
+
+    def _pause_reset(self) -> list[Update]:
+        """Close the segment; feed the audio after its last committed word into a new one."""
+        audio = np.concatenate(self._seg_samples) if self._seg_samples else np.zeros(0, np.float32)
+        seg0 = self.seg_start
+        # the text stopped changing at _text_frames; its last word ended before that (the model writes a word
+        # once it has heard its end, within about a chunk), and word timestamps run early on long segments
+        quiet_from = seg0 + max(0, self._text_frames - self.config.block_frames) * SAMPLE_RATE // FRAMES_PER_S
+        out = self.end_segment()
+        self.pause_resets += 1
+        cut = min(max(round(self._last_end_s * SAMPLE_RATE), quiet_from, seg0), self.n_samples)
+        rest = audio[cut - seg0 :]
+        self.n_samples -= rest.size  # the new segment starts at the cut and takes the rest again
+        self.seg_start = self.n_samples
+        return out + self.feed(rest)
 
     def end_segment(self) -> list[Update]:
         """Decode what is left of the segment to end-of-text, commit all of it, start a new segment."""
@@ -199,6 +237,8 @@ class StreamingRecognizer:
         self.policy.reset()
         self.seg_start = self.n_samples
         self.n_words_emitted = 0
+        self._seg_samples = []
+        self._text_sig, self._text_frames, self._pause_due = (), 0, False
         return upd
 
     # -- one chunk ------------------------------------------------------------
@@ -214,6 +254,17 @@ class StreamingRecognizer:
         cfg = self.policy.config
         tail_done = (res.eot and cfg.commit_on_eot) or (bool(cfg.min_stable) and res.end_confirmed)
         words = self._new_words(final or (tail_done and not self.policy.tentative))
+        if words:
+            self._last_end_s = words[-1].end_s
+        sig = (*self.policy.committed, *self.policy.tentative)
+        if sig != self._text_sig or not res.eot:
+            self._text_sig, self._text_frames = sig, self.decoder.n_frames
+        elif (
+            sig
+            and cfg_pause_frames(self.config)
+            and self.decoder.n_frames - self._text_frames >= cfg_pause_frames(self.config)
+        ):
+            self._pause_due = not final
         self.decoder_s += time.process_time() - t0
         partial_tokens = self._open_tokens() + self.policy.tentative
         seg_s = self.seg_start / SAMPLE_RATE

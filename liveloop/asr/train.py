@@ -59,10 +59,19 @@ class TrainConfig:
     save_every: int = 250
     out: str = "liveloop/asr/adapters/tiny.en-causal.pt"
     data_dir: str = ""  # cache of synthesized clips + targets ("" = user cache dir)
+    # examples composed on the fly from the cached clips (see `compose`)
+    concat: int = 1  # up to this many clips in a row, with pauses (multi-sentence speech)
+    lead_s: float = 0.0  # up to this much leading noise-only audio (half of the examples)
+    phone_p: float = 0.0  # share of examples band-limited like a phone line (300–3400 Hz)
+    init: str = ""  # continue from this adapter ("" = a fresh one)
 
     def __post_init__(self) -> None:
         if self.clips < 1 or self.steps < 1 or self.cuts < 0:
             raise ValueError(f"clips and steps must be >= 1 and cuts >= 0, got {self.clips}, {self.steps}, {self.cuts}")
+        if self.concat < 1 or self.lead_s < 0 or not 0.0 <= self.phone_p <= 1.0:
+            raise ValueError(
+                f"need concat >= 1, lead_s >= 0, 0 <= phone_p <= 1; got {self.concat}, {self.lead_s}, {self.phone_p}"
+            )
         if not self.chunks_ms or any(c < 20 or c % 20 for c in self.chunks_ms):
             raise ValueError(f"chunks_ms must be multiples of 20 ms, got {self.chunks_ms}")
 
@@ -111,6 +120,52 @@ def build_dataset(model: nn.Module, cfg: TrainConfig, log) -> list[Example]:
         out.append(Example(audio, labelled))
     log(f"dataset: {len(out)} clips, {sum(e.audio.size for e in out) / SAMPLE_RATE / 60:.1f} min of audio")
     return out
+
+
+def _noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Quiet background: white or brown-ish noise at -80…-35 dBFS."""
+    x = rng.standard_normal(n)
+    if rng.random() < 0.5:
+        x = np.cumsum(x)
+        x -= np.convolve(x, np.ones(400) / 400, mode="same")
+    x *= 10 ** (rng.uniform(-80, -35) / 20) / (np.sqrt(np.mean(x**2)) + 1e-12)
+    return x.astype(np.float32)
+
+
+def phone_band(audio: np.ndarray) -> np.ndarray:
+    """A telephone channel: only 300–3400 Hz pass (FFT mask)."""
+    spec = np.fft.rfft(audio)
+    f = np.fft.rfftfreq(audio.size, 1 / SAMPLE_RATE)
+    spec[(f < 300) | (f > 3400)] = 0
+    return np.fft.irfft(spec, audio.size).astype(np.float32)
+
+
+def compose(data: list[Example], cfg: TrainConfig, rng: np.random.Generator) -> Example:
+    """One training example from the cached clips: 1…`concat` clips in a row with pauses between them
+    (the model must go on after a sentence's full stop), sometimes after seconds of noise-only audio (it
+    must write nothing there) and sometimes through a phone band; word end times shift with the audio."""
+    parts: list[np.ndarray] = []
+    words: list[tuple[list[int], float]] = []
+    t = 0.0
+    if cfg.lead_s > 0 and rng.random() < 0.5:
+        lead = _noise(int(rng.uniform(0.3, cfg.lead_s) * SAMPLE_RATE), rng)
+        parts.append(lead)
+        t += lead.size / SAMPLE_RATE
+    for k in range(int(rng.integers(1, cfg.concat + 1))):
+        ex = data[int(rng.integers(len(data)))]
+        if k:
+            pause = _noise(int(rng.uniform(0.1, 0.8) * SAMPLE_RATE), rng)
+            parts.append(pause)
+            t += pause.size / SAMPLE_RATE
+        if t + ex.audio.size / SAMPLE_RATE > 28.5:
+            break
+        parts.append(ex.audio)
+        words += [(toks, t + end) for toks, end in ex.words]
+        t += ex.audio.size / SAMPLE_RATE
+    audio = np.concatenate(parts) if parts else np.zeros(SAMPLE_RATE, np.float32)
+    if cfg.phone_p and rng.random() < cfg.phone_p:
+        audio = phone_band(audio)
+    return Example(audio, words)
 
 
 # -- the streaming objective ------------------------------------------------------------------------
@@ -182,7 +237,7 @@ def train_step(
 def train(cfg: TrainConfig, log=print) -> Path:
     from tqdm import tqdm
 
-    from liveloop.asr.lora import add_lora, save_adapter
+    from liveloop.asr.lora import add_lora, load_lora_state, save_adapter
     from liveloop.asr.recognizer import get_tokenizer
     from liveloop.asr.weights import load_whisper
 
@@ -195,18 +250,23 @@ def train(cfg: TrainConfig, log=print) -> Path:
 
     model = copy.deepcopy(base).to(device)
     params = add_lora(model, cfg.rank, cfg.alpha)
+    if cfg.init:
+        load_lora_state(model, Path(cfg.init))
+        log(f"continuing from {cfg.init}")
     model.train()
     tok = get_tokenizer(base)
     sot, eot = list(tok.sot_sequence_including_notimestamps), tok.eot
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * max(0.05, 1 - s / cfg.steps))
     rng = random.Random(cfg.seed)
+    np_rng = np.random.default_rng(cfg.seed + 1)
+    composed = cfg.concat > 1 or cfg.lead_s > 0 or cfg.phone_p > 0
     out = Path(cfg.out)
     log(f"training {sum(p.numel() for p in params)} LoRA parameters on {device}, {cfg.steps} steps → {out}")
     t0, ema = time.perf_counter(), None
     bar = tqdm(range(cfg.steps), desc="asr train", unit="step")
     for step in bar:
-        ex = data[rng.randrange(len(data))]
+        ex = compose(data, cfg, np_rng) if composed else data[rng.randrange(len(data))]
         chunk = rng.choice(cfg.chunks_ms)
         loss = train_step(model, ex, chunk, cfg, sot, eot, rng, device)
         opt.zero_grad()

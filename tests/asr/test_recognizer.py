@@ -53,3 +53,49 @@ def test_config_validation():
         StreamConfig(chunk_ms=30)
     with pytest.raises(ValueError, match="max_segment_s"):
         StreamConfig(max_segment_s=40)
+
+
+@pytest.fixture(scope="module")
+def tuned(model):
+    from liveloop.asr.lora import load_adapter_for
+
+    return load_adapter_for(model, "auto")  # the shipped streaming adapter
+
+
+def _stream(model, audio: np.ndarray, config: StreamConfig) -> tuple[StreamingRecognizer, list]:
+    rec = StreamingRecognizer(model, config)
+    updates = []
+    for i in range(0, audio.size, 320):  # 20 ms frames, as a microphone delivers them
+        updates += rec.feed(audio[i : i + 320])
+    return rec, updates + rec.end_segment()
+
+
+def test_silence_writes_nothing(tuned):
+    # end-of-text is allowed as a segment's first token, so noise-only audio gives no words (no forced "I")
+    noise = np.random.default_rng(0).normal(0, 3e-3, 16000 * 3).astype(np.float32)
+    rec, updates = _stream(tuned, noise, StreamConfig(chunk_ms=300))
+    assert [w for u in updates for w in u.words] == []
+    assert rec.pause_resets == 0  # no text, so no pause to close
+
+
+def test_pause_closes_the_segment_and_keeps_every_word(tuned, arctic_clip, arctic_clip2):
+    gap = np.zeros(16000 * 2, np.float32)
+    audio = np.concatenate([arctic_clip2, gap, arctic_clip])
+    rec, updates = _stream(tuned, audio, StreamConfig(chunk_ms=300))
+    words = [w.word.strip(" .,").lower() for u in updates for w in u.words]
+    assert rec.pause_resets >= 1  # the 2 s gap closed the first sentence's segment
+    assert sum(u.final for u in updates) == rec.pause_resets + 1
+    assert {"always", "want", "see"} <= set(words)  # the first sentence …
+    assert {"turned", "sharply", "table"} <= set(words)  # … and the second, after the re-fed audio
+    assert words.count("table") == 1 and words.count("always") == 1  # nothing heard twice
+    first_end = max(i for i, w in enumerate(words) if w in {"always", "want", "see"})
+    assert first_end < words.index("turned")  # in order
+    assert rec.n_samples == audio.size  # the stream's sample count survived the rewind
+
+
+def test_pause_reset_off(tuned, arctic_clip, arctic_clip2):
+    audio = np.concatenate([arctic_clip2, np.zeros(16000 * 2, np.float32), arctic_clip])
+    rec, _ = _stream(tuned, audio, StreamConfig(chunk_ms=300, pause_reset_s=0))
+    assert rec.pause_resets == 0
+    with pytest.raises(ValueError, match="pause_reset_s"):
+        StreamConfig(pause_reset_s=-1)
