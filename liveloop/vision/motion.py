@@ -18,9 +18,19 @@ deviation; it is queried for many τ at once (the latency-compensated box, the
 box for each frame an output may be used for, and the 10 points of a 1 s
 trajectory).
 
+The history holds *measurements* only. When the tracker loses an object (an
+occluder, a missed detection) it reports the track as coasting, with a box its
+own motion model made up; that box says nothing new, so it is left out and the
+model extrapolates from the last measurement instead, told how long ago that
+was (``age``: 0 while measured, the time since the last measurement while
+coasting; τ is then counted from the last measurement, so τ ≥ age)::
+
+    measured:  ·  ·  ·  ·  ·  ·|                       (coasting: no measurement)
+                         t_ref ┘←──── age ────→│now     ←── τ to the time asked for ──→│
+
 The network is residual over a constant-velocity base ``v_base``::
 
-    d(τ) = v_base τ + τ · MLP([history, mask, v_base, known, τ])[:2]
+    d(τ) = v_base τ + τ · MLP([history, mask, v_base, known, age, τ])[:2]
     σ(τ) = softplus(MLP(...)[2]) · (τ + TAU0_S)
 
 ``v_base`` is the velocity the producer of the track estimated, when it gives
@@ -28,6 +38,8 @@ one (`Track.velocity`: liveloop's tracker reports its Kalman filter's, which saw
 the raw detections; the boxes it reports are that filter's output, so a velocity
 refitted to them is a filter of a filter and lags), else the least-squares
 velocity over the last ``LS_POINTS`` grid points; ``known`` says which (1 / 0).
+A coasting track builds on the least-squares velocity either way
+(`HistoryFeatures.coasting`).
 
 Inference is plain NumPy (a few small matrix products; no torch at run time);
 `liveloop.vision.train` trains it with torch and writes the ``.npz`` weights.
@@ -46,24 +58,38 @@ GRID_DT_S = 0.05  # history grid step: 20 Hz
 HISTORY = 16  # grid points: 0.75 s of history
 LS_POINTS = 7  # grid points in the least-squares velocity (0.3 s: the best CV window on the TUD training ids)
 TAU0_S = 0.05  # σ grows as (τ + TAU0_S): even τ = 0 is uncertain
-N_FEATURES = 2 * (HISTORY - 1) + (HISTORY - 1) + 2 + 1 + 1  # relative xy, mask, v_base, known, τ (last)
+N_FEATURES = 2 * (HISTORY - 1) + (HISTORY - 1) + 2 + 1 + 1 + 1  # relative xy, mask, v_base, known, age, τ (last)
+MAX_AGE_S = 0.5  # ages are clipped to this (the tracker drops a track that coasts longer: max_coast_s)
 DEFAULT_WEIGHTS = Path(__file__).with_name("predictor_mlp.npz")
 
 # Least-squares slope weights over the last LS_POINTS grid times (t = -j * GRID_DT_S, j = LS_POINTS-1 … 0).
 _T_LS = -np.arange(LS_POINTS)[::-1] * GRID_DT_S
 _W_LS = (_T_LS - _T_LS.mean()) / np.sum((_T_LS - _T_LS.mean()) ** 2)
 _GRID_OFFSETS_S = np.arange(HISTORY)[::-1] * GRID_DT_S  # (H,) from oldest to newest grid point
+_V_BASE = slice(3 * (HISTORY - 1), 3 * (HISTORY - 1) + 2)  # where v_base sits in HistoryFeatures.x
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class HistoryFeatures:
     """One track's normalised history (see module docstring)."""
 
-    x: np.ndarray  # (N_FEATURES - 1,) relative xy (2*(H-1)), mask (H-1), v_base (2), known (1)
+    x: np.ndarray  # (N_FEATURES - 2,) relative xy (2*(H-1)), mask (H-1), v_base (2), known (1)
     scale_px: float  # s = sqrt(w h) of the latest box
     v_ls: np.ndarray  # (2,) least-squares velocity, box sizes per second
     v_base: np.ndarray  # (2,) the constant-velocity base: the given velocity, else v_ls (box sizes per second)
     origin: np.ndarray  # (2,) latest centre, px
+
+    def coasting(self) -> HistoryFeatures:
+        """The same history as the input for a coasting track: its least-squares velocity as the base.
+
+        The producer's velocity at its last measurement is what its own coast already extrapolates
+        with, and it is at its worst there (the detections of an object going out of sight are of
+        its visible part); the 0.3 s least-squares velocity of the measured history is steadier,
+        and a coasting track is predicted over longer horizons, where a velocity's noise costs τ times.
+        """
+        x = self.x.copy()
+        x[_V_BASE] = self.v_ls
+        return HistoryFeatures(x, self.scale_px, self.v_ls, self.v_ls, self.origin)
 
 
 def history_features(hist: np.ndarray, velocity_px_s: tuple[float, float] | None = None) -> HistoryFeatures:
@@ -103,15 +129,26 @@ def _fallback_velocity(hist: np.ndarray, scale: float) -> np.ndarray:
     return (hist[-1, 1:3] - hist[0, 1:3]) / dt / scale
 
 
-def feature_rows(feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The model's input rows for every (track, τ) pair: X (N*T, N_FEATURES) and the CV part (N*T, 2)."""
+def feature_rows(
+    feats: list[HistoryFeatures], taus_s: np.ndarray, ages_s: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's input rows for every (track, τ) pair: X (N*T, N_FEATURES) and the CV part (N*T, 2).
+
+    `ages_s` (N,): each track's time since its last measurement (None: all measured now).
+    """
     taus = np.asarray(taus_s, dtype=np.float64).reshape(len(feats), -1)  # (N, T)
     n_tau = taus.shape[1]
-    base = np.stack([f.x for f in feats])  # (N, F-1)
+    base = np.concatenate([np.stack([f.x for f in feats]), _ages(ages_s, len(feats))[:, None]], axis=1)  # (N, F-1)
     X = np.concatenate([np.repeat(base, n_tau, axis=0), taus.reshape(-1, 1)], axis=1)  # (N*T, F)
     v = np.stack([f.v_base for f in feats])  # (N, 2)
     cv = (v[:, None, :] * taus[:, :, None]).reshape(-1, 2)  # (N*T, 2)
     return X, cv
+
+
+def _ages(ages_s: np.ndarray | None, n: int) -> np.ndarray:
+    if ages_s is None:
+        return np.zeros(n)
+    return np.clip(np.asarray(ages_s, dtype=np.float64).reshape(n), 0.0, MAX_AGE_S)
 
 
 class MotionMLP:
@@ -154,8 +191,13 @@ class MotionMLP:
         h = np.maximum(h @ w1 + b1, 0.0)
         return h @ w2 + b2
 
-    def predict(self, feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, feats: list[HistoryFeatures], taus_s: np.ndarray, ages_s: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Centres (N, T, 2) px and σ (N, T) px at horizons `taus_s` (N, T) seconds after each t_ref.
+
+        `ages_s` (N,): how long before the track's latest report its last measurement (t_ref) was
+        (None: every track was measured in its latest report).
 
         Same result as `raw` on `feature_rows` (to float32 precision), computed faster: the rows of
         one track differ only in τ, so the first layer is applied once per track plus a rank-one term
@@ -166,7 +208,9 @@ class MotionMLP:
         if n == 0:
             return np.zeros((0, t, 2)), np.zeros((0, t))
         w0f, b0f, w1, b1, w2, b2 = self._f32
-        base = np.array([f.x for f in feats], dtype=np.float32)  # (N, F-1)
+        base = np.empty((n, N_FEATURES - 1), dtype=np.float32)  # (N, F-1): the history features, then age
+        base[:, :-1] = [f.x for f in feats]
+        base[:, -1] = _ages(ages_s, n)
         h = (base @ w0f[:-1] + b0f)[:, None, :] + taus.astype(np.float32)[:, :, None] * w0f[-1]  # (N, T, H)
         np.maximum(h, 0.0, out=h)
         h = h.reshape(n * t, -1) @ w1
@@ -179,10 +223,12 @@ class MotionMLP:
         scale = geo[:, 2:3]  # (N, 1)
         return geo[:, None, 3:5] + d * scale[:, :, None], sig * scale
 
-    def predict_reference(self, feats: list[HistoryFeatures], taus_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict_reference(
+        self, feats: list[HistoryFeatures], taus_s: np.ndarray, ages_s: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """`predict` written the plain way (for tests)."""
         taus = np.asarray(taus_s, dtype=np.float64).reshape(len(feats), -1)
-        X, cv = feature_rows(feats, taus)
+        X, cv = feature_rows(feats, taus, ages_s)
         out = self.raw(X)
         tau = X[:, -1:]
         d = cv + tau * out[:, :2]

@@ -25,7 +25,11 @@ Methods (`PredictMethod`); both moving ones extrapolate from the observed box
              σ from a Kalman filter per track
     LEARNED  the MLP of `liveloop.vision.motion`: a learned residual over the same constant-velocity
              base (the track's velocity, else a least-squares fit), from the relative-motion-normalised
-             history (trained by `liveloop vision train-predictor`)
+             history of *measured* boxes (trained by `liveloop vision train-predictor`). A coasting
+             track (`TrackStatus.COASTING`: no measurement on its frame, the box is the tracker's own
+             extrapolation) is predicted from its last measurement, over the time since then (its
+             age, also an input), on the measured history's least-squares velocity
+             (`HistoryFeatures.coasting`); the model is trained on tracks that pass behind occluders
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import numpy as np
 
 from liveloop.vision.kalman import BoxKalman, KalmanConfig
 from liveloop.vision.motion import HistoryFeatures, MotionMLP, history_features
-from liveloop.vision.types import Box, Forecast, PredictedTrack, Track
+from liveloop.vision.types import Box, Forecast, PredictedTrack, Track, TrackStatus
 
 _HISTORY_ROWS = 64  # observations kept per track (≥ 0.75 s at 60 fps)
 
@@ -78,17 +82,19 @@ class PredictorConfig:
 
 
 class _State:
-    """One track's memory: the last `_HISTORY_ROWS` observations [t_s, cx, cy, w, h], its filter, its velocity."""
+    """One track's memory: its last `_HISTORY_ROWS` measurements [t_s, cx, cy, w, h], its filter, its velocity."""
 
-    __slots__ = ("_buf", "_feats", "_n", "kf", "last_ns", "velocity")
+    __slots__ = ("_buf", "_coast_feats", "_feats", "_n", "kf", "last_measured_ns", "last_ns", "velocity")
 
     def __init__(self) -> None:
         self._buf = np.empty((2 * _HISTORY_ROWS, 5))  # appended in place; halved when full (amortised O(1))
         self._n = 0
         self._feats: HistoryFeatures | None = None  # of the current history; made when first asked for
+        self._coast_feats: HistoryFeatures | None = None  # the same, for predicting while coasting
         self.kf: BoxKalman | None = None
-        self.last_ns = -1
-        self.velocity: tuple[float, float] | None = None  # px/s at the latest observation, from the producer
+        self.last_ns = -1  # capture time of the latest report (measured or coasting)
+        self.last_measured_ns = -1  # capture time of the latest measurement (the history's last row)
+        self.velocity: tuple[float, float] | None = None  # px/s at the latest measurement, from the producer
 
     def append(self, row: tuple[float, float, float, float, float], velocity: tuple[float, float] | None) -> None:
         if self._n == len(self._buf):
@@ -97,13 +103,17 @@ class _State:
         self._buf[self._n] = row
         self._n += 1
         self.velocity = velocity
-        self._feats = None
+        self._feats = self._coast_feats = None
 
-    def features(self) -> HistoryFeatures:
-        """The learned predictor's input for this history (computed once per observation)."""
+    def features(self, coasting: bool = False) -> HistoryFeatures:
+        """The learned predictor's input for this history (computed once per measurement)."""
         if self._feats is None:
             self._feats = history_features(self.hist, self.velocity)
-        return self._feats
+        if not coasting:
+            return self._feats
+        if self._coast_feats is None:
+            self._coast_feats = self._feats.coasting()
+        return self._coast_feats
 
     @property
     def hist(self) -> np.ndarray:
@@ -141,13 +151,18 @@ class PredictorCore:
                 continue  # the same frame twice (or out of order): nothing new
             b = tr.box
             t_s = (tr.captured_ns - self._epoch_ns) / 1e9
+            # a coasting box is the tracker's extrapolation, not a measurement (kept only when there is nothing else)
+            measured = tr.status is not TrackStatus.COASTING or st.last_measured_ns < 0
             if self.cfg.method is PredictMethod.KALMAN:
                 if st.kf is None:
                     st.kf = BoxKalman(b, self.cfg.kalman)
                 else:
                     st.kf.predict((tr.captured_ns - st.last_ns) / 1e9)
-                    st.kf.update(b)
-            st.append((t_s, b.cx, b.cy, b.w, b.h), tr.velocity)
+                    if measured:
+                        st.kf.update(b)
+            if measured:
+                st.append((t_s, b.cx, b.cy, b.w, b.h), tr.velocity)
+                st.last_measured_ns = tr.captured_ns
             st.last_ns = tr.captured_ns
 
     def feed(self, tracks: list[Track], now_ns: int, latency_ns: int = 0) -> list[PredictedTrack]:
@@ -174,7 +189,8 @@ class PredictorCore:
     def boxes_at(self, tracks: Sequence[Track], t_ns: np.ndarray) -> np.ndarray:
         """Each track's box at each of the times `t_ns` (T,) ns: (N, T, 4) ``[x, y, w, h]`` px.
 
-        The box keeps the observed size; times before a track's capture give its observed box.
+        The box keeps the observed size; times before a track's capture give its box at capture (the
+        observed box; under LEARNED, a coasting track's is predicted from its last measurement).
         The tracks are observed first (a no-op for boxes `feed` has already seen).
         """
         self.observe(list(tracks))
@@ -193,7 +209,11 @@ class PredictorCore:
         obs = np.array([(t.box.cx, t.box.cy) for t in tracks])  # (N, 2)
         if method is PredictMethod.LEARNED:
             assert self.mlp is not None
-            return self.mlp.predict([self._states[t.track_id].features() for t in tracks], taus)
+            states = [self._states[t.track_id] for t in tracks]
+            ages = np.array([(t.captured_ns - st.last_measured_ns) / 1e9 for t, st in zip(tracks, states, strict=True)])
+            # from the last measurement: τ counts from there (a measured track: age 0, the observed box at τ = 0)
+            feats = [st.features(coasting=age > 0) for st, age in zip(states, ages, strict=True)]
+            return self.mlp.predict(feats, taus + ages[:, None], ages)
         if method is PredictMethod.KALMAN:
             xy = np.empty((len(tracks), taus.shape[1], 2))
             sig = np.empty((len(tracks), taus.shape[1]))

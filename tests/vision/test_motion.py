@@ -17,7 +17,7 @@ def test_relative_motion_normalisation_is_translation_and_scale_invariant() -> N
     np.testing.assert_allclose(a.x, b.x, atol=1e-9)
     np.testing.assert_allclose(a.v_ls, b.v_ls, atol=1e-9)
     np.testing.assert_allclose(a.v_ls, [30 / 50, 10 / 50], rtol=1e-6)  # box sizes per second
-    assert a.x.shape == (N_FEATURES - 1,)
+    assert a.x.shape == (N_FEATURES - 2,)  # the model adds the age and τ
 
 
 def test_short_history_is_masked() -> None:
@@ -69,3 +69,25 @@ def test_fast_forward_pass_equals_the_plain_one() -> None:
     taus = np.array([[0.0, 0.1, 1.0], [0.02, 0.5, 1.2], [0.3, 0.6, 0.9]])
     for a, b in zip(mlp.predict(feats, taus), mlp.predict_reference(feats, taus), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)  # px: predict runs in float32
+
+
+def test_coasting_features_build_on_the_least_squares_velocity() -> None:
+    # a coasting track is extrapolated with the measured history's own velocity, not the producer's
+    given = history_features(_hist(30, v=(30, 10), size=50), velocity_px_s=(90.0, -30.0))
+    coast = given.coasting()
+    np.testing.assert_allclose(coast.v_base, given.v_ls)
+    np.testing.assert_allclose(coast.x[-3:-1], given.v_ls)
+    assert coast.x[-1] == 1.0  # the producer still gave one
+    np.testing.assert_array_equal(coast.x[:-3], given.x[:-3])  # the history itself is the same
+    np.testing.assert_allclose(given.v_base, [90 / 50, -30 / 50])  # the original is untouched
+
+
+def test_fast_forward_pass_equals_the_plain_one_with_ages() -> None:
+    mlp = MotionMLP()
+    feats = [history_features(_hist(n, v=(40.0 * n, -20.0), size=40 + n)) for n in (5, 30)]
+    taus = np.array([[0.1, 0.2, 1.0], [0.3, 0.6, 0.9]])
+    ages = np.array([0.1, 0.3])
+    fast = mlp.predict(feats, taus, ages)
+    for a, b in zip(fast, mlp.predict_reference(feats, taus, ages), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+    assert not np.allclose(fast[1], mlp.predict(feats, taus)[1])  # the age is an input (σ grows with it)

@@ -15,9 +15,15 @@ FPS = 30
 
 
 def _track(
-    tid: int, cx: float, cy: float, t_ns: int, size: float = 60.0, velocity: tuple[float, float] | None = None
+    tid: int,
+    cx: float,
+    cy: float,
+    t_ns: int,
+    size: float = 60.0,
+    velocity: tuple[float, float] | None = None,
+    status: TrackStatus = TrackStatus.CONFIRMED,
 ) -> Track:
-    return Track(tid, Box.from_center(cx, cy, size, size), "face", 0.9, TrackStatus.CONFIRMED, t_ns, velocity)
+    return Track(tid, Box.from_center(cx, cy, size, size), "face", 0.9, status, t_ns, velocity)
 
 
 def _linear(t_s: float) -> tuple[float, float]:
@@ -179,3 +185,68 @@ def test_kalman_extrapolates_the_velocity_the_tracker_gives() -> None:
         t = i * NS // FPS
         out = core.feed([_track(1, 100, 100, t)], t, NS // 10)
     assert out[0].box.cx == pytest.approx(100, abs=0.5)
+
+
+def _measured_then_coasting(coast_box_at, n_measured: int = 24, n_coast: int = 6):  # type: ignore[no-untyped-def]
+    """A face moving at (150, -60) px/s, measured for `n_measured` frames (with the tracker's velocity), then
+    lost: `n_coast` coasting reports whose box `coast_box_at(k)` (k = frames since the last measurement) gives."""
+    tracks = []
+    for i in range(n_measured + n_coast):
+        t_ns = i * NS // FPS
+        if i < n_measured:
+            tracks.append(_track(1, *_linear(i / FPS), t_ns, velocity=(150.0, -60.0)))
+        else:
+            cx, cy = coast_box_at(i - n_measured + 1)
+            tracks.append(_track(1, cx, cy, t_ns, velocity=(150.0, -60.0), status=TrackStatus.COASTING))
+    return tracks
+
+
+def test_coasting_boxes_are_not_measurements() -> None:
+    core = PredictorCore(PredictorConfig(method=PredictMethod.LEARNED))
+    for tr in _measured_then_coasting(lambda k: (0.0, 0.0)):
+        core.observe([tr])
+    st = core._states[1]
+    assert len(st.hist) == 24  # the six coasting reports added nothing
+    assert st.last_measured_ns == 23 * NS // FPS and st.last_ns == 29 * NS // FPS
+    # a track first seen coasting still has something to extrapolate from
+    core.observe([_track(2, 10, 10, 0, status=TrackStatus.COASTING)])
+    assert len(core._states[2].hist) == 1
+
+
+def test_a_coasting_track_is_predicted_from_its_last_measurement() -> None:
+    # Whatever box the tracker made up while it had no measurement (held still, or drifted off), the
+    # learned predictor extrapolates from the last measurement, over the time since then, to where the
+    # object is: (150, -60) px/s for 6 frames, 32 px on.
+    boxes = []
+    for coast_box_at in (lambda k: _linear(23 / FPS), lambda k: (500.0 + 30 * k, 50.0)):
+        core = PredictorCore(PredictorConfig(method=PredictMethod.LEARNED))
+        tracks = _measured_then_coasting(coast_box_at)
+        for tr in tracks:
+            core.observe([tr])
+        when = tracks[-1].captured_ns + np.array([0, NS // FPS])
+        boxes.append(core.boxes_at(tracks[-1:], when)[0])
+    np.testing.assert_allclose(boxes[0], boxes[1])  # the coasting box plays no part
+    truth = np.array([_linear(t / NS) for t in when])
+    err = np.hypot(*(boxes[0][:, :2] + 30 - truth).T)
+    assert np.all(err < 3.0)
+    # the Kalman method extrapolates the box it is given (the tracker's coast, here held still)
+    core = PredictorCore(PredictorConfig(method=PredictMethod.KALMAN))
+    tracks = _measured_then_coasting(lambda k: _linear(23 / FPS))
+    for tr in tracks:
+        core.observe([tr])
+    held = core.boxes_at(tracks[-1:], when)[0]
+    assert np.all(np.hypot(*(held[:, :2] + 30 - truth).T) > 25)
+
+
+def test_the_learned_predictor_is_told_how_old_the_last_measurement_is() -> None:
+    core = PredictorCore(PredictorConfig(method=PredictMethod.LEARNED))
+    tracks = _measured_then_coasting(lambda k: (0.0, 0.0), n_coast=3)
+    for tr in tracks:
+        core.observe([tr])
+    st = core._states[1]
+    assert core.mlp is not None
+    age = 3 / FPS
+    taus = np.array([[0.0, 0.1]])  # after the coasting report's capture
+    xy, _ = core.mlp.predict([st.features(coasting=True)], taus + age, np.array([age]))
+    boxes = core.boxes_at(tracks[-1:], tracks[-1].captured_ns + np.round(taus[0] * NS).astype(np.int64))
+    np.testing.assert_allclose(boxes[0, :, :2] + 30, xy[0], atol=1e-6)
