@@ -70,7 +70,9 @@ def test_parse_goal_names_the_fault() -> None:
 
 async def test_voice_goals_steer_the_robot_and_the_page_sees_it() -> None:
     async with EmbeddedBroker() as addr:
-        robot = SimRobot(SimConfig(robot_id="web", episode_s=120), addr, spin_ms=0.0)
+        # the 100 ms production watchdog is tested in tests/robots; here a 400 ms one still stops a robot the
+        # agent forgot (a hold lasts seconds) without tripping on a >100 ms pause of a shared, loaded test machine
+        robot = SimRobot(SimConfig(robot_id="web", episode_s=120, watchdog_ms=400.0), addr, spin_ms=0.0)
         bridge = MqttBridge(addr, BridgeConfig(robot_id="web"))
         parts = build_robot_app(bridge, AgentStack(), RobotAppConfig(), RobotWebConfig(port=0))
         steering, src = parts.hub.steering, parts.nodes["robot"]
