@@ -110,3 +110,43 @@ async def test_paced_track_emits_one_20ms_frame_per_20ms_of_clock():
     assert all(f.samples == 960 and f.sample_rate == 48_000 for f in frames)
     assert seen[0] == (True, 0) and len(seen) == 3  # only frames with speech are reported
     track.stop()
+
+
+async def test_an_opus_track_sends_speech_then_goes_quiet_and_resumes_at_once_with_its_timestamp_advanced():
+    import asyncio
+
+    from liveloop.rtc.audio import HANG_FRAMES
+
+    clock = VirtualClock()
+    buf = SpeechBuffer()
+    seen = []
+    track = PacedAudioTrack(buf, clock=clock, on_chunk=lambda c, t: seen.append((c.utterance_started, t)))
+    track.use_opus()
+    opening = [await track.recv() for _ in range(HANG_FRAMES + 1)]  # the stream opens with silence, then nothing
+    assert all(isinstance(p, av.Packet) for p in opening) and [p.pts for p in opening][:2] == [0, RTC_FRAME_SAMPLES]
+    assert all(p.size <= 10 for p in opening)  # digital silence: what the page's probe takes for no sound
+    pending = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0.05)
+    assert not pending.done()  # quiet: no packets while there is nothing to say
+    clock.advance(1.0)  # a second later the agent speaks
+    tone = (0.3 * 32767 * np.sin(np.arange(RTC_FRAME_SAMPLES * 3) / 7.0)).astype(np.int16)
+    buf.push(tone)
+    track.wake()
+    t_push = clock.now_ns()
+    packets = [await pending]
+    assert clock.now_ns() == t_push  # the first frame of the reply went out at once, not at the next tick
+    for _ in range(2 + HANG_FRAMES):
+        packets.append(await track.recv())
+    # the timestamp moved on with the time that passed (it is the clock's, in 48 kHz samples), then 20 ms a frame
+    assert packets[0].pts == t_push * 48_000 // 1_000_000_000
+    assert np.diff([p.pts for p in packets]).tolist() == [RTC_FRAME_SAMPLES] * (2 + HANG_FRAMES)
+    assert [p.size > 10 for p in packets[:3]] == [True, True, True]  # speech
+    assert seen and seen[0] == (True, t_push)
+    decoder = av.CodecContext.create("libopus", "r")
+    decoded = [f for p in packets for f in decoder.decode(av.Packet(bytes(p)))]
+    assert sum(f.samples for f in decoded) == len(packets) * RTC_FRAME_SAMPLES
+    again = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0.05)
+    assert not again.done()  # quiet again after the hang frames
+    track.stop()
+    again.cancel()
