@@ -38,8 +38,6 @@ one (`Track.velocity`: liveloop's tracker reports its Kalman filter's, which saw
 the raw detections; the boxes it reports are that filter's output, so a velocity
 refitted to them is a filter of a filter and lags), else the least-squares
 velocity over the last ``LS_POINTS`` grid points; ``known`` says which (1 / 0).
-A coasting track builds on the least-squares velocity either way
-(`HistoryFeatures.coasting`).
 
 Inference is plain NumPy (a few small matrix products; no torch at run time);
 `liveloop.vision.train` trains it with torch and writes the ``.npz`` weights.
@@ -66,7 +64,6 @@ DEFAULT_WEIGHTS = Path(__file__).with_name("predictor_mlp.npz")
 _T_LS = -np.arange(LS_POINTS)[::-1] * GRID_DT_S
 _W_LS = (_T_LS - _T_LS.mean()) / np.sum((_T_LS - _T_LS.mean()) ** 2)
 _GRID_OFFSETS_S = np.arange(HISTORY)[::-1] * GRID_DT_S  # (H,) from oldest to newest grid point
-_V_BASE = slice(3 * (HISTORY - 1), 3 * (HISTORY - 1) + 2)  # where v_base sits in HistoryFeatures.x
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -78,18 +75,6 @@ class HistoryFeatures:
     v_ls: np.ndarray  # (2,) least-squares velocity, box sizes per second
     v_base: np.ndarray  # (2,) the constant-velocity base: the given velocity, else v_ls (box sizes per second)
     origin: np.ndarray  # (2,) latest centre, px
-
-    def coasting(self) -> HistoryFeatures:
-        """The same history as the input for a coasting track: its least-squares velocity as the base.
-
-        The producer's velocity at its last measurement is what its own coast already extrapolates
-        with, and it is at its worst there (the detections of an object going out of sight are of
-        its visible part); the 0.3 s least-squares velocity of the measured history is steadier,
-        and a coasting track is predicted over longer horizons, where a velocity's noise costs τ times.
-        """
-        x = self.x.copy()
-        x[_V_BASE] = self.v_ls
-        return HistoryFeatures(x, self.scale_px, self.v_ls, self.v_ls, self.origin)
 
 
 def history_features(hist: np.ndarray, velocity_px_s: tuple[float, float] | None = None) -> HistoryFeatures:

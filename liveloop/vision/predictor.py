@@ -28,8 +28,7 @@ Methods (`PredictMethod`); both moving ones extrapolate from the observed box
              history of *measured* boxes (trained by `liveloop vision train-predictor`). A coasting
              track (`TrackStatus.COASTING`: no measurement on its frame, the box is the tracker's own
              extrapolation) is predicted from its last measurement, over the time since then (its
-             age, also an input), on the measured history's least-squares velocity
-             (`HistoryFeatures.coasting`); the model is trained on tracks that pass behind occluders
+             age, also an input); the model is trained on tracks that pass behind occluders
 """
 
 from __future__ import annotations
@@ -84,13 +83,12 @@ class PredictorConfig:
 class _State:
     """One track's memory: its last `_HISTORY_ROWS` measurements [t_s, cx, cy, w, h], its filter, its velocity."""
 
-    __slots__ = ("_buf", "_coast_feats", "_feats", "_n", "kf", "last_measured_ns", "last_ns", "velocity")
+    __slots__ = ("_buf", "_feats", "_n", "kf", "last_measured_ns", "last_ns", "velocity")
 
     def __init__(self) -> None:
         self._buf = np.empty((2 * _HISTORY_ROWS, 5))  # appended in place; halved when full (amortised O(1))
         self._n = 0
         self._feats: HistoryFeatures | None = None  # of the current history; made when first asked for
-        self._coast_feats: HistoryFeatures | None = None  # the same, for predicting while coasting
         self.kf: BoxKalman | None = None
         self.last_ns = -1  # capture time of the latest report (measured or coasting)
         self.last_measured_ns = -1  # capture time of the latest measurement (the history's last row)
@@ -103,17 +101,13 @@ class _State:
         self._buf[self._n] = row
         self._n += 1
         self.velocity = velocity
-        self._feats = self._coast_feats = None
+        self._feats = None
 
-    def features(self, coasting: bool = False) -> HistoryFeatures:
+    def features(self) -> HistoryFeatures:
         """The learned predictor's input for this history (computed once per measurement)."""
         if self._feats is None:
             self._feats = history_features(self.hist, self.velocity)
-        if not coasting:
-            return self._feats
-        if self._coast_feats is None:
-            self._coast_feats = self._feats.coasting()
-        return self._coast_feats
+        return self._feats
 
     @property
     def hist(self) -> np.ndarray:
@@ -212,8 +206,7 @@ class PredictorCore:
             states = [self._states[t.track_id] for t in tracks]
             ages = np.array([(t.captured_ns - st.last_measured_ns) / 1e9 for t, st in zip(tracks, states, strict=True)])
             # from the last measurement: τ counts from there (a measured track: age 0, the observed box at τ = 0)
-            feats = [st.features(coasting=age > 0) for st, age in zip(states, ages, strict=True)]
-            return self.mlp.predict(feats, taus + ages[:, None], ages)
+            return self.mlp.predict([st.features() for st in states], taus + ages[:, None], ages)
         if method is PredictMethod.KALMAN:
             xy = np.empty((len(tracks), taus.shape[1], 2))
             sig = np.empty((len(tracks), taus.shape[1]))

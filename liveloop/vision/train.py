@@ -77,7 +77,7 @@ class TrainConfig:
     hidden: int = 96
     # penalty on the learned correction (box units/s)²: pulls it towards the CV base. Without it the correction
     # is right on average but noisy (held-out TUD ADE 3.57 px vs 3.35 for the least-squares base); at 10 it
-    # is kept where it pays (ADE 3.31, FDE 6.72 vs 7.45; 3 gives a worse e-LAE) and the e-LAE boxes of measured
+    # is kept where it pays (ADE 3.20, FDE 6.52 vs 7.45; 3 gives a worse e-LAE) and the e-LAE boxes of measured
     # tracks equal the tracker's velocity's
     residual_l2: float = 10.0
     tracked_share: float = 0.5  # share of tracks seen through the tracker's filter (with its velocity)
@@ -281,8 +281,6 @@ def _samples_from(
         tau = age + (rng.uniform(0, min(0.2, u_max)) if rng.random() < 0.5 else rng.uniform(0, u_max))
         hist_rows = meas_idx[(meas_idx <= i)][-61:]
         f = history_features(obs[hist_rows], None if vel is None else (vel[i, 0], vel[i, 1]))
-        if age > 0:
-            f = f.coasting()
         tx = np.interp(t_ref + tau, truth[:, 0], truth[:, 1])
         ty = np.interp(t_ref + tau, truth[:, 0], truth[:, 2])
         target = (np.array([tx, ty]) - f.origin) / f.scale_px

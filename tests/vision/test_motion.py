@@ -71,17 +71,6 @@ def test_fast_forward_pass_equals_the_plain_one() -> None:
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)  # px: predict runs in float32
 
 
-def test_coasting_features_build_on_the_least_squares_velocity() -> None:
-    # a coasting track is extrapolated with the measured history's own velocity, not the producer's
-    given = history_features(_hist(30, v=(30, 10), size=50), velocity_px_s=(90.0, -30.0))
-    coast = given.coasting()
-    np.testing.assert_allclose(coast.v_base, given.v_ls)
-    np.testing.assert_allclose(coast.x[-3:-1], given.v_ls)
-    assert coast.x[-1] == 1.0  # the producer still gave one
-    np.testing.assert_array_equal(coast.x[:-3], given.x[:-3])  # the history itself is the same
-    np.testing.assert_allclose(given.v_base, [90 / 50, -30 / 50])  # the original is untouched
-
-
 def test_fast_forward_pass_equals_the_plain_one_with_ages() -> None:
     mlp = MotionMLP()
     feats = [history_features(_hist(n, v=(40.0 * n, -20.0), size=40 + n)) for n in (5, 30)]

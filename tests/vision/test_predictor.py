@@ -247,6 +247,6 @@ def test_the_learned_predictor_is_told_how_old_the_last_measurement_is() -> None
     assert core.mlp is not None
     age = 3 / FPS
     taus = np.array([[0.0, 0.1]])  # after the coasting report's capture
-    xy, _ = core.mlp.predict([st.features(coasting=True)], taus + age, np.array([age]))
+    xy, _ = core.mlp.predict([st.features()], taus + age, np.array([age]))
     boxes = core.boxes_at(tracks[-1:], tracks[-1].captured_ns + np.round(taus[0] * NS).astype(np.int64))
     np.testing.assert_allclose(boxes[0, :, :2] + 30, xy[0], atol=1e-6)
