@@ -35,6 +35,17 @@ times). Variants, all on the same schedule:
                                wait: half the mean interval between outputs, less the judge's mean
                                tolerance of half a frame; never negative)
 
+``latency_split`` says where the score is made: ``latency_frames_p50`` is how
+long after its frame's capture an output is available (tracker + predictor, in
+frames). On a tracker that keeps up with every frame (``blazeface_k1``), for σ
+below it a frame is scored with the previous frame's output (a prediction over
+a frame), from it on with its own frame's output, whose box at its own frame's
+time is the tracker's box (the offline output) for every variant, except a
+coasting track's under the learned predictor: there only the σ below can gain.
+(A tracker that skips frames is scored on predictions for the frames it skipped
+at every σ.) ``mauc_below`` and ``mauc_from`` are each variant's mean AUC over
+those two σ ranges.
+
 ``predictor_overhead_ms`` is the learned predictor's cost per output in the
 online_predictive variant (`boxes_at` for every track and every frame it may be
 used for, its history update included); ``one_box_predictor_ms_p50`` is
@@ -71,7 +82,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from liveloop.vision.appearance import AppearanceKind
 from liveloop.vision.association import iou
-from liveloop.vision.elae import OnlineScore, score_offline, score_online
+from liveloop.vision.elae import SIGMAS, OnlineScore, score_offline, score_online
 from liveloop.vision.predictor import PredictMethod, PredictorConfig, PredictorCore
 from liveloop.vision.synth import FPS, Sequence, benchmark_specs
 from liveloop.vision.tracker import TrackerConfig, TrackerCore
@@ -151,6 +162,10 @@ class OnlineRun:
         self.done.setdefault(variant, []).append(done_s)
         self.boxes.setdefault(variant, []).append(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
         self.first.setdefault(variant, []).append(first_frame)
+
+    def latency_frames(self, variant: str) -> np.ndarray:
+        """Per output: frames from its frame's capture to when it became available."""
+        return (np.array(self.done[variant]) - np.array(self.first[variant]) / FPS) * FPS
 
     def score(self, variant: str, gt: np.ndarray) -> OnlineScore:
         rows = self.boxes[variant]
@@ -279,6 +294,7 @@ def evaluate(cfg: Config, specs: list, log: bool = True) -> dict:
     all_trk_ms: list[float] = []
     all_wall_ms: list[float] = []
     all_pred_ms: dict[str, list[float]] = {}
+    all_lat: list[float] = []
     for spec in specs:
         seq = Sequence(spec)
         off = run_offline(seq, cfg.tracker)
@@ -292,6 +308,7 @@ def evaluate(cfg: Config, specs: list, log: bool = True) -> dict:
         row["tracker_ms_p50"] = float(np.median(on.tracker_ms))
         per_seq.append(row)
         all_trk_ms += on.tracker_ms
+        all_lat += on.latency_frames("online_predictive").tolist()
         all_wall_ms += on.tracker_wall_ms
         for k, v in on.predictor_ms.items():
             all_pred_ms.setdefault(k, []).extend(v)
@@ -309,6 +326,16 @@ def evaluate(cfg: Config, specs: list, log: bool = True) -> dict:
     trk_p50 = float(np.median(all_trk_ms))
     pred_p50 = float(np.median(all_pred_ms["online_predictive"]))
     sig_curves = {v: np.mean([r[v]["auc_by_sigma"] for r in per_seq], axis=0).tolist() for v in VARIANTS}
+    # Where the AUC is won or lost: for σ below the output latency a frame is scored with an earlier frame's
+    # output (a prediction over a frame or more); from it on, mostly with its own frame's (τ = 0), which is
+    # the offline output unless the predictor changes the box at its own frame's time (a coasting track).
+    lat = float(np.median(all_lat))
+    below = lat > SIGMAS
+    latency_split = {"latency_frames_p50": lat, "sigmas_below": int(below.sum()), "sigmas": len(SIGMAS)}
+    for v in VARIANTS:
+        c = np.asarray(sig_curves[v])
+        latency_split[v] = {"mauc_below": float(c[below].mean()) if below.any() else None,
+                            "mauc_from": float(c[~below].mean()) if (~below).any() else None}  # fmt: skip
     return {
         "doc": cfg.doc,
         "max_fps": cfg.max_fps,
@@ -326,6 +353,7 @@ def evaluate(cfg: Config, specs: list, log: bool = True) -> dict:
             np.sum([r["processed"] for r in per_seq]) / np.sum([r["frames"] for r in per_seq])
         ),
         "auc_by_sigma": sig_curves,
+        "latency_split": latency_split,
         "sequences": per_seq,
     }
 
@@ -430,8 +458,6 @@ def _plot(results: dict, path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover
         return
-    from liveloop.vision.elae import SIGMAS
-
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
     for ax, (name, r) in zip(axes[0], results.items(), strict=True):
         styles = (("online_raw", "r-"), ("online_kalman", "g--"), ("online_predictive", "b-"),
