@@ -11,29 +11,13 @@ every capture time, and so the end of the user's speech, would be a frame late).
 Out: `SpeechBuffer` (sans-I/O) holds the agent's speech as 48 kHz int16 with
 caption marks at sample positions; `PacedAudioTrack` is an aiortc audio track
 whose `recv()` hands out one 20 ms frame per 20 ms of the monotonic clock
-(pull-based, like every aiortc track). A mark is reported when the sample it
-points at leaves the server, so captions follow the audio the listener actually
-hears. `flush()` is barge-in.
-
-Where Opus was negotiated (`use_opus()`), the track encodes its frames itself
-(mono, inline: ≈ 0.15 ms a frame) and hands aiortc Opus packets, and it is
-silent the way Opus DTX is: `HANG_FRAMES` of silence after speech, then no
-packets at all until the next speech, whose first frame goes out the moment
-it is pushed (`wake()`), its RTP timestamp advanced by the time that passed.
-Sending 50 frames a second of digital silence cost the event loop, the
-encoder's thread hop and SRTP about 15 % of one core on this machine — while
-the user talks and the recognizer and the voice need that CPU (and the GIL)
-most — and the first frame of a reply waited for the next 20 ms tick. The
-timestamps must be the track's own: aiortc's encoder stamps the first packet
-after a gap with the timestamp it expected (Opus looks ahead 6.5 ms), which
-a receiver's jitter buffer takes for a packet seconds late. Frames (not
-packets) and continuous pacing remain for other codecs.
+(pull-based, like every aiortc track), silence when there is nothing to say.
+A mark is reported when the sample it points at leaves the server, so captions
+follow the audio the listener actually hears. `flush()` is barge-in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import fractions
 from collections import deque
 from collections.abc import Callable
@@ -193,11 +177,6 @@ class SpeechBuffer:
     def mark(self, payload: Any) -> None:
         self._marks.append(Mark(self._tail, payload))
 
-    @property
-    def pending(self) -> bool:
-        """Speech or caption marks wait to go out."""
-        return self._queued > 0 or bool(self._marks)
-
     def pull(self, n: int = RTC_FRAME_SAMPLES) -> Chunk:
         out = np.zeros(n, np.int16)
         got = 0
@@ -243,17 +222,11 @@ except ImportError:  # pragma: no cover
     MediaStreamTrack = object  # type: ignore[misc,assignment]
 
 
-HANG_FRAMES = 5  # silent frames sent after speech before an Opus track goes quiet (flushes the encoder's lookahead)
-OPUS_BITRATE = 96_000  # aiortc's own; lower rates code digital silence as ≈ 45-byte comfort noise, not 3 bytes
-
-
 class PacedAudioTrack(MediaStreamTrack):  # type: ignore[misc]
     """aiortc audio track that sends `SpeechBuffer` content as 20 ms frames paced on the monotonic clock.
 
     `on_chunk(chunk, sent_ns)` is called for every frame handed to the encoder (marks due,
     the start of an utterance) — the adapter turns it into caption and timing events.
-    After `use_opus()` it returns Opus packets and sends nothing while there is nothing to
-    say (see the module docstring); call `wake()` after pushing to the buffer.
     """
 
     kind = "audio"
@@ -266,43 +239,12 @@ class PacedAudioTrack(MediaStreamTrack):  # type: ignore[misc]
         self._start_ns: int | None = None
         self._n = 0
         self._time_base = fractions.Fraction(1, RTC_RATE_HZ)
-        self._opus: Any = None  # av.CodecContext once Opus was negotiated
-        self._pts = 0  # RTP timestamp (48 kHz) of the next frame
-        self._hang = HANG_FRAMES + 1  # silent frames still to send before going quiet (the stream opens with some)
-        self._wake: Any = None  # asyncio.Event, made in the loop that waits on it
-        self.quiet_periods = 0
 
-    def use_opus(self, bitrate: int = OPUS_BITRATE) -> None:
-        """Encode here and send Opus packets, nothing while silent (the peer negotiated Opus)."""
-        codec = av.CodecContext.create("libopus", "w")
-        codec.bit_rate = bitrate
-        codec.format = "s16"
-        codec.layout = "mono"
-        codec.sample_rate = RTC_RATE_HZ
-        codec.time_base = self._time_base
-        codec.options = {"application": "voip"}
-        self._opus = codec
-
-    def wake(self) -> None:
-        """Speech or a mark was pushed: a quiet track starts sending at once."""
-        if self._wake is not None:
-            self._wake.set()
-
-    async def recv(self) -> av.AudioFrame | av.Packet:
-        if self._opus is not None:
-            return await self._recv_packet()
+    async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             from aiortc.mediastreams import MediaStreamError
 
             raise MediaStreamError
-        await self._pace()
-        chunk = self.buffer.pull()
-        frame = self._frame(chunk, self._n * RTC_FRAME_SAMPLES)
-        self._n += 1
-        self._report(chunk)
-        return frame
-
-    async def _pace(self) -> None:
         now = self.clock.now_ns()
         if self._start_ns is None:
             self._start_ns = now
@@ -311,54 +253,12 @@ class PacedAudioTrack(MediaStreamTrack):  # type: ignore[misc]
             await self.clock.sleep_until(deadline)
         elif now - deadline > 200 * NS_PER_MS:  # stalled (e.g. a busy loop): re-anchor, never burst
             self._start_ns = now - self._n * PTIME_MS * NS_PER_MS
-
-    def _frame(self, chunk: Chunk, pts: int) -> av.AudioFrame:
+        chunk = self.buffer.pull()
         frame = av.AudioFrame.from_ndarray(chunk.samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RTC_RATE_HZ
-        frame.pts = pts
+        frame.pts = self._n * RTC_FRAME_SAMPLES
         frame.time_base = self._time_base
-        return frame
-
-    def _report(self, chunk: Chunk) -> None:
+        self._n += 1
         if self.on_chunk is not None and (chunk.marks or chunk.speech_samples):
             self.on_chunk(chunk, self.clock.now_ns())
-
-    async def _recv_packet(self) -> av.Packet:
-        from aiortc.mediastreams import MediaStreamError
-
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            if self._start_ns is not None and not self._hang and not self.buffer.pending:
-                await self._quiet()  # nothing to say: send nothing until there is
-                continue
-            if self._start_ns is None:  # the first frame after a quiet period goes out now
-                self._start_ns, self._n = self.clock.now_ns(), 0
-            else:
-                await self._pace()
-            chunk = self.buffer.pull()
-            self._hang = HANG_FRAMES if chunk.speech_samples or chunk.marks else max(0, self._hang - 1)
-            packets = self._opus.encode(self._frame(chunk, self._pts))
-            self._pts += RTC_FRAME_SAMPLES
-            self._n += 1
-            self._report(chunk)
-            if packets:  # one per frame (none only while the encoder fills its lookahead)
-                packet = packets[0]
-                packet.pts = self._pts - RTC_FRAME_SAMPLES
-                packet.time_base = self._time_base
-                return packet
-            await asyncio.sleep(0)
-
-    async def _quiet(self) -> None:
-        if self._wake is None:
-            self._wake = asyncio.Event()
-        last_ns = self._start_ns + self._n * PTIME_MS * NS_PER_MS if self._start_ns is not None else 0
-        self._start_ns = None
-        self.quiet_periods += 1
-        while not self.buffer.pending and self.readyState == "live":
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):  # re-checks now and then (a stopped track)
-                await asyncio.wait_for(self._wake.wait(), 1.0)
-        # the timestamp advances by the time that passed, as after Opus DTX
-        gap = max(0, self.clock.now_ns() - last_ns) * RTC_RATE_HZ // 1_000_000_000
-        self._pts += gap
+        return frame

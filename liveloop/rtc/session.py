@@ -59,12 +59,6 @@ class MediaSink(Protocol):
     def on_message(self, message: dict[str, Any]) -> None: ...
 
 
-def _negotiated(transceiver: Any) -> str | None:
-    """The codec the answer chose for a transceiver (aiortc keeps it private), lower-case mime type."""
-    codecs = getattr(transceiver, "_codecs", None)
-    return codecs[0].mimeType.lower() if codecs else None
-
-
 def parse_offer(body: Any) -> RTCSessionDescription:
     """Validate a JSON offer body ``{"sdp": str, "type": "offer"}``."""
     if not isinstance(body, dict):
@@ -140,22 +134,10 @@ class RtcSession:
                         t.direction = "inactive"
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
-            if audio and _negotiated(audio[0]) == "audio/opus":
-                self.speech_track.use_opus()  # encoded here, silent between replies (rtc/audio.py)
         except (ValueError, AttributeError, KeyError, IndexError, TypeError) as exc:  # aiortc's errors on bad SDP
             self.state = SessionState.FAILED
             raise SignallingError(f"cannot use the offer's SDP: {exc!r}") from exc
         return self.pc.localDescription
-
-    def push_speech(self, samples: Any) -> None:
-        """Queue the agent's speech (48 kHz int16); a quiet track starts sending at once."""
-        self.speech.push(samples)
-        self.speech_track.wake()
-
-    def mark(self, payload: Any) -> None:
-        """Pin `payload` to the next sample pushed (reported when that sample is sent)."""
-        self.speech.mark(payload)
-        self.speech_track.wake()
 
     # -- events to the client -------------------------------------------
     def send_event(self, event: dict[str, Any]) -> None:

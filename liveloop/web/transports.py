@@ -33,11 +33,11 @@ class RtcTransport:
 
     def push_speech(self, samples: np.ndarray, rate_hz: int) -> None:
         assert self.rtc is not None
-        self.rtc.push_speech(self._resampler.feed(samples, rate_hz))
+        self.rtc.speech.push(self._resampler.feed(samples, rate_hz))
 
     def mark(self, payload: dict[str, Any]) -> None:
         assert self.rtc is not None
-        self.rtc.mark(payload)
+        self.rtc.speech.mark(payload)
 
     def flush_speech(self) -> int:
         assert self.rtc is not None

@@ -285,8 +285,7 @@ async function pollStats() {
 // --- latency probe (#probe=1): when did the user stop speaking, when did the agent's voice arrive -------
 // All in this page's clock. The user's end of speech: on the microphone as captured. The agent's voice:
 // when its first encoded frame is received (agentArrivals: an encoded-transform worker sees every Opus
-// frame before the jitter buffer; between replies the server sends a few silent 3-byte frames, then none
-// at all, like Opus DTX: a reply's first frame is the first one with sound after 200 ms without), and
+// frame before the jitter buffer; the server sends digital silence, 3-byte frames, between replies), and
 // when it is heard (agentStarts: the remote track's level after the jitter buffer and decoder).
 // (Chromium's encoded insertable streams: with the peer connection's `encodedInsertableStreams`, every
 // sender and receiver must pipe its frames through; only the probe asks for them.)
@@ -304,10 +303,7 @@ function watchArrivals(receiver, probe) {
   readable.pipeThrough(new TransformStream({
     transform(frame, out) {
       const t = performance.now();
-      if (frame.data.byteLength > SILENT_FRAME_BYTES) {
-        if (!on || t - last > 200) probe.agentArrivals.push(t);
-        on = true; last = t;
-      }
+      if (frame.data.byteLength > SILENT_FRAME_BYTES) { if (!on) probe.agentArrivals.push(t); on = true; last = t; }
       else if (on && t - last > 200) on = false;
       out.enqueue(frame);
     },
