@@ -75,9 +75,9 @@ def load_stack(*, asr: bool = True, tts: bool = True, vision: bool = True) -> Ag
         stack.notes["asr"] = "disabled (--no-asr)"
     if tts:
         try:
-            from liveloop.apps.speech import speaker_factory
+            from liveloop.apps.speech import canned_replies, speaker_factory
 
-            stack.speaker = speaker_factory()
+            stack.speaker = speaker_factory(warm=canned_replies(stack.responder))
         except Exception as exc:
             stack.notes["tts"] = f"speech synthesis unavailable: {exc}"
     else:

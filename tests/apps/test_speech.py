@@ -75,6 +75,23 @@ async def test_tts_speaker_stops_on_interrupt(speaker_maker):
     assert len(marks) < len(words)  # the rest was never said
 
 
+async def test_a_warmed_speaker_replays_the_command_replies_opening_words(speaker_maker):
+    from liveloop.agent.responder import ResponderConfig
+    from liveloop.apps.speech import canned_replies
+
+    texts = canned_replies(ResponderConfig())
+    assert any(t.startswith("I heard:") for t in texts) and any(t.startswith("Hello!") for t in texts)
+    speaker = speaker_factory(warm=texts)()
+    cache = speaker.synth
+    assert cache.name == "piper+cache" and len(cache) >= 8  # one opening span per reply (several are shared)
+    hits = cache.hits
+    sink = Sink()
+    await speaker.speak(["I ", "heard: ", "something ", "new."], sink)
+    assert cache.hits == hits + 1  # "I heard:" came from the cache, "something new." from the voice
+    marks = [i["text"].strip() for i in sink.items if isinstance(i, dict)]
+    assert marks == ["I", "heard:", "something", "new."]
+
+
 def test_vad_turns_and_recognizer_find_the_turn_and_its_words(prompt_wav):
     """The listening path without the graph: Silero frames → the turn-taker → Whisper, end placed on the waveform."""
     try:
