@@ -42,7 +42,7 @@ class AgentStack:
         }
 
 
-def load_stack(*, asr: bool = True, tts: bool = True, vision: bool = True) -> AgentStack:
+def load_stack(*, asr: bool = True, tts: bool = True, vision: bool = True, tts_cache: bool = True) -> AgentStack:
     stack = AgentStack()
     from liveloop.agent.llm import LlmClient, LlmConfig
 
@@ -75,9 +75,10 @@ def load_stack(*, asr: bool = True, tts: bool = True, vision: bool = True) -> Ag
         stack.notes["asr"] = "disabled (--no-asr)"
     if tts:
         try:
-            from liveloop.apps.speech import canned_replies, speaker_factory
+            from liveloop.apps.speech import TtsConfig, canned_replies, speaker_factory
 
-            stack.speaker = speaker_factory(warm=canned_replies(stack.responder))
+            config = TtsConfig() if tts_cache else TtsConfig(cache_spans=0)
+            stack.speaker = speaker_factory(config, warm=canned_replies(stack.responder))
         except Exception as exc:
             stack.notes["tts"] = f"speech synthesis unavailable: {exc}"
     else:

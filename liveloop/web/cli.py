@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-asr", action="store_true", help="do not load speech recognition")
     p.add_argument("--no-tts", action="store_true", help="do not load speech synthesis")
     p.add_argument("--no-vision", action="store_true", help="do not track objects in the camera")
+    p.add_argument(
+        "--no-tts-cache", action="store_true", help="synthesize every span (no replay of the replies' opening words)"
+    )
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(func=_serve)
 
@@ -34,7 +37,13 @@ def _serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve(
-                args.host, args.port, token=token, asr=not args.no_asr, tts=not args.no_tts, vision=not args.no_vision
+                args.host,
+                args.port,
+                token=token,
+                asr=not args.no_asr,
+                tts=not args.no_tts,
+                vision=not args.no_vision,
+                tts_cache=not args.no_tts_cache,
             )
         )
     return 0

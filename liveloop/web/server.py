@@ -21,6 +21,7 @@ async def serve(
     asr: bool = True,
     tts: bool = True,
     vision: bool = True,
+    tts_cache: bool = True,
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -28,7 +29,7 @@ async def serve(
 
     config = WebConfig.secured(host, port, token, rtc=RtcConfig.from_env())
     print("liveloop serve: loading the speech and vision models (once per process)…", file=sys.stderr, flush=True)
-    stack = load_stack(asr=asr, tts=tts, vision=vision)
+    stack = load_stack(asr=asr, tts=tts, vision=vision, tts_cache=tts_cache)
     app = create_app(config, stack)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
