@@ -17,6 +17,11 @@ after a hop through an input queue: `first_sent` has no edges, so the emit
 never waits, and a hop would add the loop's scheduling delay (milliseconds
 under load) to the number the dashboard shows beside the client's.
 
+A turn held by the speculation gate arrives as a burst when it is confirmed
+(its client events, then tens of audio frames): after the turn's first audio
+the egress yields once, so the transport's writer sends it at once instead of
+after the whole burst has been queued (≈ 10 ms on a loaded machine).
+
 An INTERRUPT (barge-in) flushes the transport's speech when the agent is
 talking (`audio.flush` to the client); audio and captions about anything before
 the interrupt that are still on their way are dropped.
@@ -24,6 +29,7 @@ the interrupt that are still on their way are dropped.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -126,13 +132,16 @@ class EgressNode(Node):
         elif isinstance(data, TurnAudio | TurnMark) and event.origin_ns < self._stop_before_ns:
             self.dropped_audio += 1
         elif isinstance(data, TurnAudio):
-            if data.turn not in self._first and self._speaking != data.turn:
+            first = data.turn not in self._first and self._speaking != data.turn
+            if first:
                 self._first[data.turn] = event
                 while len(self._first) > TIMING_KEPT:
                     self._first.popitem(last=False)
                 t.mark({"type": TURN_AUDIO, "turn": data.turn})
             self._speaking = self._last_turn = data.turn
             t.push_speech(data.samples, data.rate_hz)
+            if first:
+                await asyncio.sleep(0)  # let the transport's writer send it before the rest of a burst is queued
         elif isinstance(data, TurnMark):
             t.mark({"type": "caption", "turn": data.turn, **data.payload})
         elif isinstance(data, TurnDone) and self._speaking == data.turn:
