@@ -53,6 +53,11 @@ class CachedSynthesizer:
     def __len__(self) -> int:
         return len(self._spans)
 
+    def cached(self, words: Sequence[str], *, join_head: bool = False, join_tail: bool = False) -> bool:
+        """Would `stream` replay this span (no compute: callers may run it on the event loop)?"""
+        with self._lock:
+            return (tuple(words), join_head, join_tail) in self._spans
+
     def stream(self, words: Sequence[str], *, join_head: bool = False, join_tail: bool = False) -> Iterator[SynthChunk]:
         key: SpanKey = (tuple(words), join_head, join_tail)
         if len(words) > self.max_words:

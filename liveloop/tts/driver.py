@@ -4,7 +4,9 @@
 stream for a span, computes the span's chunks one at a time in a worker thread
 (`asyncio.to_thread`, so the event loop keeps serving control events), pushes
 each into the stream, and stops a span as soon as `push` refuses a chunk (the
-span was cancelled by barge-in). The `tts.Speaker` node and `say` share it.
+span was cancelled by barge-in). A span the synthesizer has cached
+(`synth.cached(words, …)`, liveloop.tts.cache) is replayed on the loop: a
+worker thread's hop costs 5–40 ms on a loaded machine, the replay nothing. The `tts.Speaker` node and `say` share it.
 
 `say` is the stand-alone driver used by ``liveloop say`` and the benchmark:
 tokens fed at a fixed rate (like an LLM), a consumer that pulls one 20 ms
@@ -61,9 +63,11 @@ async def run_voice(
             continue
         join_head, join_tail = stream.joins(span)
         chunks = iter(synth.stream(span.words, join_head=join_head, join_tail=join_tail))
+        cached = getattr(synth, "cached", None)  # a span replayed from a cache needs no worker thread
+        inline = cached is not None and cached(span.words, join_head=join_head, join_tail=join_tail)
         try:
             while True:
-                chunk = await asyncio.to_thread(next, chunks, None)
+                chunk = next(chunks, None) if inline else await asyncio.to_thread(next, chunks, None)
                 if chunk is None:
                     break
                 if not stream.push(span, chunk, clock.now_ns()):

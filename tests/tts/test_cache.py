@@ -32,7 +32,9 @@ class ScriptedVoice:
 def test_a_span_said_before_is_replayed_without_the_voice() -> None:
     voice = ScriptedVoice()
     cache = CachedSynthesizer(voice)
+    assert not cache.cached(["I", "heard:"])
     first = list(cache.stream(["I", "heard:"]))
+    assert cache.cached(["I", "heard:"]) and not cache.cached(["I", "heard:"], join_tail=True)
     again = list(cache.stream(["I", "heard:"]))
     assert len(voice.calls) == 1 and (cache.hits, cache.misses) == (1, 1)
     assert [c.offset for c in again] == [c.offset for c in first] and again[0].words == first[0].words
