@@ -93,6 +93,7 @@ async def browser_turns(url: str, wav: Path, n_turns: int, timeout_s: float, *, 
             heard = next((a for a in probe["agentStarts"] if sent - 100 < a < sent + 1500), None)
         turns.append(
             {
+                "text": u["text"],  # what the server heard (the reply, and the semantic hangover, follow it)
                 "client_ms": agent - end if agent is not None and end is not None else None,
                 "heard_ms": heard - end if heard is not None and end is not None else None,
                 # the first frame's arrival after the data-channel event sent with it: the outbound audio path
@@ -116,6 +117,7 @@ async def ws_turns(url: str, wav: Path, ends_s: list[float], n_turns: int) -> di
     async with websockets.connect(ws_url, max_size=None) as ws:
         sent_end: list[float] = []  # client time of each prompt's end of speech
         utter_t: list[tuple[int, float]] = []  # (turn, when its utterance.end with text arrived)
+        texts: dict[int, str] = {}
         replying: int | None = None  # the turn whose reply text arrived and whose audio is next
         first_audio: dict[int, float] = {}  # turn → receive time of its first audio frame
         servers: dict[int, dict] = {}
@@ -150,6 +152,7 @@ async def ws_turns(url: str, wav: Path, ends_s: list[float], n_turns: int) -> di
                 ev = json.loads(msg)
                 if ev["type"] == "utterance.end" and ev["text"].strip():
                     utter_t.append((ev.get("turn") or len(utter_t) + 1, now))
+                    texts[utter_t[-1][0]] = ev["text"]
                 elif ev["type"] == "agent.reply":
                     replying = ev["turn"]
                 elif ev["type"] == "audio.start" and ev.get("spoken"):
@@ -172,6 +175,7 @@ async def ws_turns(url: str, wav: Path, ends_s: list[float], n_turns: int) -> di
         agent = first_audio.get(k)
         turns.append(
             {
+                "text": texts.get(k),
                 "client_ms": 1000 * (agent - end) if agent is not None and end is not None else None,
                 "server_ms": server.get("voice_to_voice_ms") if server else None,
                 "stages": server.get("stages") if server else None,
