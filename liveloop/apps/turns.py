@@ -28,11 +28,7 @@ the voice stops (32 ms frames, smoothing: 1–3 frames on the agent's prompts), 
 the waveform has a say: a frame is *silent* when its probability is below
 `end_threshold`, or when no sample in it is louder than `voice_level` and the
 probability is below `quiet_threshold` (inside speech, quiet frames — stop
-closures — keep a probability near 1, while the first quiet frame after the
-last word scores 0.8–0.98 on the benchmark's prompts: 0.95 rather than 0.8
-finalizes 24 ms earlier on average there; on seven spoken prompts at three
-frame alignments it made one more pause inside an utterance, 2 vs 1, each
-undone by `Restore`). The end of speech is the last sample
+closures — keep a probability near 1). The end of speech is the last sample
 louder than `voice_level` at or before the end of the last speech frame, and the
 hangover is counted from there, in capture time, so neither Silero's lag nor
 the frame grid is added to it. Where the room is louder than `voice_level`,
@@ -64,7 +60,7 @@ class TurnState(enum.Enum):
 class EndpointConfig:
     start_threshold: float = 0.6
     end_threshold: float = 0.35
-    quiet_threshold: float = 0.95  # a frame with no sample above voice_level is silent below this probability
+    quiet_threshold: float = 0.8  # a frame with no sample above voice_level is silent below this probability
     start_frames: int = 1  # consecutive speech frames before a turn starts (32 ms: barge-in budget is 50 ms)
     pause_ms: float = 32.0  # silence after speech that makes a pause (and starts the preemptive finalize)
     endpoint_ms: float = 240.0  # silence that ends a turn whose text is not known to be complete
