@@ -53,6 +53,18 @@ def test_shipped_reach_grasp_checkpoints_load() -> None:
         assert (model_mod.CHECKPOINT_DIR / f"{name}.pt").stat().st_size < 3_000_000
 
 
+def test_shipped_pusht_checkpoint_fits_the_task() -> None:
+    """The Push-T checkpoint was trained on the task's current observation/action layout."""
+    from liveloop.policy.tasks import get_task
+
+    policy, task = DiffusionPolicy.load("pusht"), get_task("pusht")
+    assert policy.config.task == "pusht" and policy.config.gripper_index is None
+    assert (policy.config.obs_dim, policy.config.action_dim) == (task.obs_dim, task.action_dim)
+    assert policy.rti.timesteps[-1] == 0 and len(policy.rti.timesteps) <= 3
+    assert policy.meta["expert_success_rate"] > 0.5
+    assert (model_mod.CHECKPOINT_DIR / "pusht.pt").stat().st_size < 3_000_000
+
+
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="n_obs - 1 \\+ n_action"):
         PolicyConfig(task="t", obs_dim=2, action_dim=2, n_action=16)

@@ -29,20 +29,23 @@ def test_reset_is_deterministic_and_laid_out() -> None:
     a, b = PushT(), PushT()
     oa, ob = a.reset(3), b.reset(3)
     assert oa.shape == (OBS_DIM,) and np.array_equal(oa, ob)
-    angle = a.state()[4]  # gym-pusht's angle, in [0, 2π); the observation carries its cos and sin
-    assert 0 <= angle < 2 * math.pi and np.allclose(oa[4:], [math.cos(angle), math.sin(angle)])
-    assert np.allclose(block_pose(oa), [*a.state()[2:4], math.atan2(math.sin(angle), math.cos(angle))])
+    state = a.state()  # gym-pusht's [ax, ay, bx, by, angle], the angle in [0, 2π)
+    assert 0 <= state[4] < 2 * math.pi and np.allclose(oa[:2], state[:2])
+    c, s = math.cos(state[4]), math.sin(state[4])
+    assert np.allclose(oa[2:4], state[2:4] + np.array([-60.0 * c, -60.0 * s]))  # the bar's top-left corner
+    assert np.allclose(oa[6:8], state[2:4] + np.array([-120.0 * s, 120.0 * c]))  # the stem's foot
+    assert np.allclose(block_pose(oa), [*state[2:4], math.atan2(s, c)])
     assert not np.array_equal(oa, a.reset(4))
 
 
 def test_clone_through_a_second_env_continues_identically() -> None:
     env = PushT()
-    obs = env.reset(3)
+    env.reset(3)
     for _ in range(3):  # move the pusher (not touching the block: contact caches are not cloned)
-        obs = env.step(obs[:2] + 10.0).obs
+        env.step([10.0, 10.0])
     twin = env.clone()
     assert np.allclose(twin.state(), env.state())
-    for act in ([200.0, 200.0], [250.0, 300.0]):
+    for act in ([-20.0, 30.0], [25.0, -10.0]):
         r1, r2 = env.step(act), twin.step(act)
         assert np.allclose(r1.obs, r2.obs, atol=1e-6)
 
@@ -55,7 +58,7 @@ def test_push_sim_matches_the_env() -> None:
     setpoints = np.array([[340.0 - 8.0 * k, 206.0] for k in range(1, 7)])  # push left, off-centre: it turns
     poses = PushSim().rollout(env.state()[:2], np.array([256.0, 200.0, 0.0]), setpoints)
     for sp, pose in zip(setpoints, poses, strict=True):
-        obs = env.step(sp).obs
+        obs = env.step(sp - env.state()[:2]).obs  # the action is the set-point relative to the pusher
         assert np.allclose(block_pose(obs), pose, atol=1e-6)
     assert not np.allclose(poses[0], poses[-1])  # it did push the block
 
@@ -106,6 +109,6 @@ def test_bad_actions(action: object, match: str) -> None:
 
 def test_registry() -> None:
     spec = get_task("pusht")
-    assert (spec.obs_dim, spec.action_dim, spec.gripper_index, spec.max_steps) == (6, 2, None, 300)
+    assert (spec.obs_dim, spec.action_dim, spec.gripper_index, spec.max_steps) == (8, 2, None, 300)
     with pytest.raises(ValueError, match="unknown task 'nope'"):
         get_task("nope")

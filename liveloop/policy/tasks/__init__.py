@@ -10,7 +10,7 @@ control period and the episode length in control steps.
 task                    obs    action  gripper  dt (s)    success
 ======================  =====  ======  =======  ========  =====================================
 ``reach_grasp``         7      3       2        0.1       target grasped and held 0.5 s
-``pusht``               6      2       none     0.1       T covers > 95 % of the goal (gym-pusht)
+``pusht``               8      2       none     0.1       T covers > 95 % of the goal (gym-pusht)
 ======================  =====  ======  =======  ========  =====================================
 """
 

@@ -11,11 +11,18 @@ loses its velocity every sub-step and moves only while it is pushed
 along the block's surface normal (mass 1, moment 3000, centre of mass at
 (0, 45) in the block's frame).
 
-**Observation** (float64, ``(6,)``): pusher x, y; block x, y (body origin, the
-middle of the bar's top edge); cos and sin of the block's angle (gym-pusht's
-angle wraps at 2π: a network would see a jump). `PushT.state` is gym-pusht's
-``(5,)`` state ``[ax, ay, bx, by, angle]``.
-**Action** (``(2,)``): the pusher's set-point x, y in pixels, [0, 512].
+**Observation** (float64, ``(8,)``): pusher x, y; then x, y of three keypoints
+of the block — the bar's two top corners (block frame (∓60, 0)) and the stem's
+foot (0, 120) — in table pixels. Every point fixed to the block (a contact
+point, the centre of mass) is then an affine function of the observation, and
+there is no angle to wrap (gym-pusht's angle jumps at 2π). Diffusion Policy's
+low-dimensional Push-T uses keypoints likewise. `PushT.state` is gym-pusht's
+``(5,)`` state ``[ax, ay, bx, by, angle]``; `block_pose` reads the pose back.
+**Action** (``(2,)``): the pusher's set-point relative to where the pusher is
+now, dx, dy in pixels (the set-point, clipped to the table, is pusher + action).
+Relative set-points make the policy's targets translation-invariant and small
+(the expert's stay within about ±45 px, where absolute ones span the table's
+512 px): the same normalised error of the network is ~10× fewer pixels.
 
 The env cannot be deep-copied; `PushT.clone` makes a second env and resets it
 to this one's state and velocities (the physics engine's cached contact
@@ -53,7 +60,7 @@ import numpy as np
 
 from liveloop.policy.tasks.reach_grasp import StepResult
 
-OBS_DIM = 6
+OBS_DIM = 8
 STATE_DIM = 5
 ACTION_DIM = 2
 CONTROL_DT_S = 0.1
@@ -65,6 +72,7 @@ PUSHER_R = 15.0
 TABLE_LO, TABLE_HI = 23.0, 488.0  # where the pusher's centre fits inside the walls (with 1 px to spare)
 # Keypoints (block frame): the outline's corners and the centre of mass.
 KEYPOINTS = np.array([[-60, 0], [60, 0], [60, 30], [-60, 30], [-15, 120], [15, 120], [0, 45]], dtype=np.float64)
+OBS_KEYPOINTS = np.array([[-60.0, 0.0], [60.0, 0.0], [0.0, 120.0]])  # block frame: in the observation
 RECTS = np.array([[-60.0, 0.0, 60.0, 30.0], [-15.0, 30.0, 15.0, 120.0]])  # the T: bar, stem (xmin, ymin, xmax, ymax)
 
 
@@ -102,14 +110,17 @@ def wrap_angle(a: float) -> float:
 
 
 def obs_from_state(state: np.ndarray) -> np.ndarray:
-    """gym-pusht's (5,) state -> the (6,) observation (angle as cos, sin)."""
+    """gym-pusht's (5,) state -> the (8,) observation (pusher, then the block's keypoints)."""
     st = np.asarray(state, dtype=np.float64)
-    return np.array([st[0], st[1], st[2], st[3], math.cos(st[4]), math.sin(st[4])])
+    return np.concatenate([st[:2], to_world(st[2:5], OBS_KEYPOINTS).ravel()])
 
 
 def block_pose(obs: np.ndarray) -> np.ndarray:
-    """(3,) block x, y, angle from a (6,) observation."""
-    return np.array([obs[2], obs[3], math.atan2(obs[5], obs[4])])
+    """(3,) block x, y, angle from an (8,) observation."""
+    left, right = np.asarray(obs[2:4]), np.asarray(obs[4:6])
+    origin = 0.5 * (left + right)
+    bar = right - left  # along the block's x axis
+    return np.array([origin[0], origin[1], math.atan2(bar[1], bar[0])])
 
 
 def to_world(pose: np.ndarray, pts_body: np.ndarray) -> np.ndarray:
@@ -230,12 +241,13 @@ class PushT:
         try:
             act = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise PushTError(f"action must be numeric [x, y], got {action!r}") from exc
+            raise PushTError(f"action must be numeric [dx, dy], got {action!r}") from exc
         if act.shape != (ACTION_DIM,):
-            raise PushTError(f"action must have shape (2,) = [x, y], got shape {act.shape}")
+            raise PushTError(f"action must have shape (2,) = [dx, dy], got shape {act.shape}")
         if not np.all(np.isfinite(act)):
             raise PushTError(f"action must be finite, got {act.tolist()}")
-        obs, reward, terminated, _, info = self.env.step(np.clip(act, 0.0, 512.0))
+        setpoint = np.asarray(self.env.agent.position, dtype=np.float64) + act
+        obs, reward, terminated, _, info = self.env.step(np.clip(setpoint, 0.0, 512.0))
         self.steps += 1
         self.coverage = float(info["coverage"])
         self.max_coverage = max(self.max_coverage, self.coverage)
@@ -283,7 +295,7 @@ class Phase(enum.Enum):
 
 
 class PushTExpert:
-    """The planning pusher (see the module docstring). ``act(obs) -> set-point``; state between calls."""
+    """The planning pusher (see the module docstring). ``act(obs) -> relative set-point``; state between calls."""
 
     GAP_PX = 4.0  # between the pusher's rim and the block at a push's start
     SPEED_PX = 8.0  # set-point advance per step while pushing (half that once the error is below FINE_PX)
@@ -310,6 +322,7 @@ class PushTExpert:
         self.stalls = 0  # plans in a row that found no improving push
         self.banned: set[int] = set()  # contacts that could not be reached since the last push
         self.prev_agent: np.ndarray | None = None
+        self._agent = np.zeros(2)
 
     def _ranked(self, pose: np.ndarray) -> list[int]:
         """Free contacts, best first by the frictionless rigid-body model of a short push."""
@@ -367,7 +380,9 @@ class PushTExpert:
         return True
 
     def act(self, obs: np.ndarray) -> np.ndarray:
+        """-> the set-point relative to the pusher (the task's action)."""
         agent = np.asarray(obs[:2], dtype=np.float64)
+        self._agent = agent
         pose = block_pose(obs)
         vel = np.zeros(2) if self.prev_agent is None else agent - self.prev_agent  # px per step
         self.prev_agent = agent
@@ -406,4 +421,4 @@ class PushTExpert:
     def _out(self, target: np.ndarray) -> np.ndarray:
         if self.noise_px > 0:
             target = target + self._rng.normal(0.0, self.noise_px, 2)
-        return np.clip(target, 10.0, 502.0)
+        return np.clip(target, 10.0, 502.0) - self._agent
