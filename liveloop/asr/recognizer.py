@@ -47,8 +47,9 @@ class StreamConfig:
     word_timestamps: bool = True
     # close the segment when the decoder's text has not changed and it keeps ending in end-of-text for this
     # long (a pause, or a decoder stuck after a full stop); the audio after the last word starts the next
-    # segment (0: off)
-    pause_reset_s: float = 1.5
+    # segment. 0: off; None: 1.5 s for a streaming-tuned model, off for the base model (whose end-of-text at
+    # the audio's edge only means "wait": resetting there cut pyannote's call into fragments, WER* 35 → 99 %)
+    pause_reset_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_ms < FRAME_MS or self.chunk_ms % FRAME_MS:
@@ -57,7 +58,7 @@ class StreamConfig:
             raise ValueError(f"max_segment_s must be in [1, 30], got {self.max_segment_s}")
         if self.flush_pad_ms < 0:
             raise ValueError(f"flush_pad_ms must be >= 0, got {self.flush_pad_ms}")
-        if self.pause_reset_s < 0:
+        if self.pause_reset_s is not None and self.pause_reset_s < 0:
             raise ValueError(f"pause_reset_s must be >= 0, got {self.pause_reset_s}")
 
     @property
@@ -83,7 +84,13 @@ class Update:
 
 
 def text_decoder_for(model: nn.Module, tokenizer) -> TextDecoder:
-    """whisper's default suppression (non-speech and special tokens; no blank first), timestamps off."""
+    """whisper's default suppression (non-speech and special tokens; no blank first), timestamps off.
+
+    End-of-text as a segment's first token is allowed for a streaming-tuned model (its objective answers a cut
+    with no finished word by end-of-text, so noise alone writes nothing) and suppressed for the base model,
+    as whisper does (it never learned that answer: allowed, it stops on half-heard speech)."""
+    from liveloop.asr.lora import is_streaming_tuned
+
     suppress = [
         *tokenizer.non_speech_tokens,
         tokenizer.transcribe,
@@ -95,7 +102,7 @@ def text_decoder_for(model: nn.Module, tokenizer) -> TextDecoder:
         tokenizer.no_timestamps,
         *range(tokenizer.timestamp_begin, model.dims.n_vocab),
     ]
-    begin = [*tokenizer.encode(" ")]  # end-of-text stays allowed: a streaming segment may hold no words yet
+    begin = [*tokenizer.encode(" ")] + ([] if is_streaming_tuned(model) else [tokenizer.eot])
     return TextDecoder(model, suppress, begin, n_sot=len(tokenizer.sot_sequence_including_notimestamps))
 
 
@@ -145,8 +152,7 @@ def _merge_punctuation(items: list[tuple[str, list[int], float, float]]) -> list
     return out
 
 
-def cfg_pause_frames(config: StreamConfig) -> int:
-    return round(config.pause_reset_s * FRAMES_PER_S)
+DEFAULT_PAUSE_RESET_S = 1.5  # for a streaming-tuned model (StreamConfig.pause_reset_s = None)
 
 
 class StreamingRecognizer:
@@ -173,6 +179,12 @@ class StreamingRecognizer:
         self._text_sig: tuple[int, ...] = ()  # the decoder's text (committed + tentative) …
         self._text_frames = 0  # … and the encoder frame count when it last changed
         self._pause_due = False
+        from liveloop.asr.lora import is_streaming_tuned
+
+        pause_s = self.config.pause_reset_s
+        if pause_s is None:
+            pause_s = DEFAULT_PAUSE_RESET_S if is_streaming_tuned(model) else 0.0
+        self.pause_frames = round(pause_s * FRAMES_PER_S)  # encoder frames of unchanged text that close a segment
         if self.config.word_timestamps:
             from liveloop.asr.timing import warm_up
 
@@ -259,11 +271,7 @@ class StreamingRecognizer:
         sig = (*self.policy.committed, *self.policy.tentative)
         if sig != self._text_sig or not res.eot:
             self._text_sig, self._text_frames = sig, self.decoder.n_frames
-        elif (
-            sig
-            and cfg_pause_frames(self.config)
-            and self.decoder.n_frames - self._text_frames >= cfg_pause_frames(self.config)
-        ):
+        elif sig and self.pause_frames and self.decoder.n_frames - self._text_frames >= self.pause_frames:
             self._pause_due = not final
         self.decoder_s += time.process_time() - t0
         partial_tokens = self._open_tokens() + self.policy.tentative

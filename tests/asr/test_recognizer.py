@@ -99,3 +99,10 @@ def test_pause_reset_off(tuned, arctic_clip, arctic_clip2):
     assert rec.pause_resets == 0
     with pytest.raises(ValueError, match="pause_reset_s"):
         StreamConfig(pause_reset_s=-1)
+
+
+def test_pause_reset_default_follows_the_model(model, tuned):
+    # the base model's end-of-text at the audio's edge means "wait", so only a streaming-tuned one resets
+    assert StreamingRecognizer(model, StreamConfig(chunk_ms=300)).pause_frames == 0
+    assert StreamingRecognizer(tuned, StreamConfig(chunk_ms=300)).pause_frames == 75  # 1.5 s of 20 ms frames
+    assert StreamingRecognizer(model, StreamConfig(chunk_ms=300, pause_reset_s=1.0)).pause_frames == 50
