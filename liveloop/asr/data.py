@@ -122,26 +122,144 @@ _EXTRAS = (
 )
 
 
-def training_sentences(n: int, seed: int = 0) -> list[str]:
-    """`n` varied sentences from templates; none is an evaluation sentence."""
+# the voice benchmark's prompts (benchmarks/voice_to_voice.py): never trained on, like EVAL_SENTENCES
+VOICE_PROMPTS = ("Hello there", "What do you see", "Go left", "Stop")
+
+_OPENERS = ("", "", "Okay, ", "Now ", "Please ", "Hey, ", "Alright, ", "Could you ", "Can you ", "Now please ")
+_ACTIONS = ("turn", "move", "look", "come", "walk", "drive", "point", "reach", "slide", "roll", "step", "lean")
+_WHERE = (
+    "to the left",
+    "to the right",
+    "forward",
+    "back",
+    "a little closer",
+    "over there",
+    "around",
+    "up a bit",
+    "down a bit",
+    "toward the door",
+    "away from the wall",
+    "past the table",
+    "slowly",
+    "faster",
+)
+_SHORT = (
+    "Good morning",
+    "Thank you",
+    "Yes please",
+    "No thanks",
+    "Hi",
+    "Good evening",
+    "See you later",
+    "Wait a second",
+    "Hold on",
+    "That's enough",
+    "Keep going",
+    "Try again",
+    "Not yet",
+    "Well done",
+    "Never mind",
+    "Sounds good",
+    "Pick it up",
+    "Put it down",
+    "Grab the cup",
+    "Drop it",
+    "Open the gripper",
+    "Close the gripper",
+    "Come back",
+    "Pause for a moment",
+    "Start again",
+    "Follow the line",
+    "Slow down",
+    "Hurry up",
+    "Say that again",
+    "How are you",
+    "Where are you going",
+    "What is that",
+    "Who is there",
+    "Is it ready",
+    "Are you listening",
+    "Turn it off",
+)
+
+
+def docstring_sentences() -> list[str]:
+    """Plain sentences (4–14 words, letters and , ; ' - only) from the docstrings of Python's standard library:
+    thousands of sentences with a wide vocabulary and varied openings, found offline on every machine."""
+    import ast
+    import re
+    import sysconfig
+    from pathlib import Path
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    shape = re.compile(r"[A-Z][A-Za-z ,;'\-]*[a-z][.!?]")
+    codeish = re.compile(r"[A-Z]{2,}|\b[a-z]+[A-Z]")
+    found: set[str] = set()
+    for f in sorted(root.rglob("*.py")):
+        if "test" in f.parts or "tests" in f.parts or "site-packages" in f.parts:
+            continue
+        try:
+            tree = ast.parse(f.read_text(errors="ignore"))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node)
+                for sent in re.split(r"(?<=[.!?])\s+", " ".join(doc.split())) if doc else ():
+                    if 4 <= len(sent.split()) <= 14 and shape.fullmatch(sent) and not codeish.search(sent):
+                        found.add(sent)
+    return sorted(found)
+
+
+def _short(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        text = rng.choice(_OPENERS) + f"{rng.choice(_ACTIONS)} {rng.choice(_WHERE)}"
+    else:
+        text = rng.choice(_SHORT)
+    text = text[0].upper() + text[1:]
+    return text + ("?" if text.split()[0] in {"Could", "Can", "How", "Where", "What", "Who", "Is", "Are"} else ".")
+
+
+def training_sentences(n: int, seed: int = 0, text: str = "templates") -> list[str]:
+    """`n` varied sentences; none is an evaluation sentence or a voice benchmark prompt.
+
+    text="templates": a small grammar (subject, verb, object, place; the shipped adapter's data — its narrow
+    vocabulary draws an utterance's first word to the grammar's openers: "Go left" → "He'll left").
+    text="mixed": 40 % standard-library docstring sentences, 25 % short commands and phrases, 35 % templates."""
+    if text not in ("templates", "mixed"):
+        raise ValueError(f"text must be 'templates' or 'mixed', got {text!r}")
     rng = random.Random(seed)
     out: list[str] = []
-    held_out = {s.lower() for s in EVAL_SENTENCES}
+    held_out = {s.lower().strip(".?!") for s in (*EVAL_SENTENCES, *VOICE_PROMPTS)}
+    docs = docstring_sentences() if text == "mixed" else []
     while len(out) < n:
-        s, v, o, p = rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)
-        kind = rng.random()
-        if kind < 0.5:
-            text = f"{s} {v} {o} {p}."
-        elif kind < 0.75:
-            text = rng.choice(_QUESTIONS).format(s=s, o=o, p=p)
+        if docs:
+            kind = rng.random()
+            if kind < 0.4:
+                cand = rng.choice(docs)
+            elif kind < 0.65:
+                cand = _short(rng)
+            else:
+                cand = _template(rng)
         else:
-            text = f"{s} {v} {o} {p}, and {rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}."
-        if rng.random() < 0.3:
-            text += " " + rng.choice(_EXTRAS)
-        text = text[0].upper() + text[1:]
-        if text.lower() not in held_out:
-            out.append(text)
+            cand = _template(rng)
+        if cand.lower().strip(".?!") not in held_out:
+            out.append(cand)
     return out
+
+
+def _template(rng: random.Random) -> str:
+    s, v, o, p = rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)
+    kind = rng.random()
+    if kind < 0.5:
+        text = f"{s} {v} {o} {p}."
+    elif kind < 0.75:
+        text = rng.choice(_QUESTIONS).format(s=s, o=o, p=p)
+    else:
+        text = f"{s} {v} {o} {p}, and {rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}."
+    if rng.random() < 0.3:
+        text += " " + rng.choice(_EXTRAS)
+    return text[0].upper() + text[1:]
 
 
 class Piper:

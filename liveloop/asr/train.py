@@ -64,10 +64,15 @@ class TrainConfig:
     lead_s: float = 0.0  # up to this much leading noise-only audio (half of the examples)
     phone_p: float = 0.0  # share of examples band-limited like a phone line (300–3400 Hz)
     init: str = ""  # continue from this adapter ("" = a fresh one)
+    text: str = (
+        "templates"  # training sentences: "templates" (the shipped adapter's) or "mixed" (data.training_sentences)
+    )
 
     def __post_init__(self) -> None:
         if self.clips < 1 or self.steps < 1 or self.cuts < 0:
             raise ValueError(f"clips and steps must be >= 1 and cuts >= 0, got {self.clips}, {self.steps}, {self.cuts}")
+        if self.text not in ("templates", "mixed"):
+            raise ValueError(f"text must be 'templates' or 'mixed', got {self.text!r}")
         if self.concat < 1 or self.lead_s < 0 or not 0.0 <= self.phone_p <= 1.0:
             raise ValueError(
                 f"need concat >= 1, lead_s >= 0, 0 <= phone_p <= 1; got {self.concat}, {self.lead_s}, {self.phone_p}"
@@ -94,11 +99,12 @@ def build_dataset(model: nn.Module, cfg: TrainConfig, log) -> list[Example]:
     from liveloop.asr.recognizer import get_tokenizer
     from liveloop.asr.simulate import transcribe_offline
 
-    root = Path(cfg.data_dir or Path(user_cache_dir("liveloop")) / "asr" / "train_data") / f"seed{cfg.seed}"
+    name = f"seed{cfg.seed}" if cfg.text == "templates" else f"{cfg.text}-seed{cfg.seed}"
+    root = Path(cfg.data_dir or Path(user_cache_dir("liveloop")) / "asr" / "train_data") / name
     root.mkdir(parents=True, exist_ok=True)
     tok = get_tokenizer(model)
     rng = np.random.default_rng(cfg.seed)
-    sentences = training_sentences(cfg.clips, seed=cfg.seed)
+    sentences = training_sentences(cfg.clips, seed=cfg.seed, text=cfg.text)
     piper = None
     out: list[Example] = []
     for i in tqdm(range(cfg.clips), desc="training data", unit="clip"):

@@ -118,3 +118,33 @@ def test_train_config_validation():
         TrainConfig(chunks_ms=(30,))
     with pytest.raises(ValueError, match="clips and steps must be >= 1"):
         TrainConfig(steps=0)
+
+
+def test_training_text_never_holds_evaluation_text():
+    from liveloop.asr.data import EVAL_SENTENCES, VOICE_PROMPTS, docstring_sentences, training_sentences
+
+    held = {s.lower().strip(".?!") for s in (*EVAL_SENTENCES, *VOICE_PROMPTS)}
+    mixed = training_sentences(400, text="mixed")
+    assert len(mixed) == 400 and not held & {s.lower().strip(".?!") for s in mixed}
+    assert training_sentences(50) == training_sentences(50, text="templates")  # the shipped adapter's data
+    openers = {s.split()[0] for s in mixed}
+    assert len(openers) > 3 * len({s.split()[0] for s in training_sentences(400)})  # far more first words
+    docs = docstring_sentences()
+    assert len(docs) > 1000 and all(4 <= len(s.split()) <= 14 and s[-1] in ".!?" for s in docs)
+    with pytest.raises(ValueError, match="text must be"):
+        training_sentences(1, text="books")
+
+
+def test_compose_shifts_word_ends_and_keeps_the_audio():
+    from liveloop.asr.train import compose
+
+    clip = Example(np.full(16000 * 2, 0.1, np.float32), [([1], 0.5), ([2], 1.5)])
+    cfg = TrainConfig(concat=3, lead_s=2.0, phone_p=0.0)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        ex = compose([clip], cfg, rng)
+        ends = [e for _, e in ex.words]
+        assert ends == sorted(ends) and len(ends) % 2 == 0
+        assert ends[-1] <= ex.audio.size / 16000 - 0.5 + 1e-6  # the last clip's last word, 0.5 s before its end
+        starts = [e - 1.5 for e in ends[1::2]]  # each clip's audio starts 1.5 s before its second word's end
+        assert all(np.all(ex.audio[round(s * 16000) : round(s * 16000) + 100] == np.float32(0.1)) for s in starts)
