@@ -25,6 +25,14 @@ in 53 min of training (1.6 s/step on one core of the shared 2-core CPU) after
 ≈ 20 min making the 200 clips (15.6 min of audio; cached in the user cache
 directory, so a rerun skips it). More clips and steps (e.g. 600 / 4000) should
 do better; they did not fit this session's CPU.
+
+Measured since: its template grammar (~100 words, a dozen sentence openers)
+pulls an utterance's first word to those openers ("Go left" → "He'll left",
+even with full attention), which is most of its WER; `--text mixed` (stdlib
+docstring sentences, short commands, templates) is the next adapter's data.
+Continuing the shipped adapter on multi-sentence, noise-led, phone-band
+examples of the same grammar (`--concat 3 --lead-s 5 --phone-p 0.3 --init …`,
+500 steps) made it worse (WER 12.0 → 12.8–15.4 %, final words dropped).
 """
 
 from __future__ import annotations
