@@ -33,6 +33,7 @@ from torch import nn
 from liveloop.asr.decoder import CommitConfig, CommitPolicy, TextDecoder
 from liveloop.asr.encoder import FRAMES_PER_S, CausalEncoder
 from liveloop.asr.features import SAMPLE_RATE, LogMelConfig, StreamingLogMel
+from liveloop.asr.lora import is_streaming_tuned
 
 FRAME_MS = 1000 // FRAMES_PER_S  # 20 ms per encoder frame
 
@@ -89,8 +90,6 @@ def text_decoder_for(model: nn.Module, tokenizer) -> TextDecoder:
     End-of-text as a segment's first token is allowed for a streaming-tuned model (its objective answers a cut
     with no finished word by end-of-text, so noise alone writes nothing) and suppressed for the base model,
     as whisper does (it never learned that answer: allowed, it stops on half-heard speech)."""
-    from liveloop.asr.lora import is_streaming_tuned
-
     suppress = [
         *tokenizer.non_speech_tokens,
         tokenizer.transcribe,
@@ -179,8 +178,6 @@ class StreamingRecognizer:
         self._text_sig: tuple[int, ...] = ()  # the decoder's text (committed + tentative) …
         self._text_frames = 0  # … and the encoder frame count when it last changed
         self._pause_due = False
-        from liveloop.asr.lora import is_streaming_tuned
-
         pause_s = self.config.pause_reset_s
         if pause_s is None:
             pause_s = DEFAULT_PAUSE_RESET_S if is_streaming_tuned(model) else 0.0
@@ -205,7 +202,8 @@ class StreamingRecognizer:
             room = max_samples - (self.n_samples - self.seg_start)
             head, samples = samples[:room], samples[room:]
             self.n_samples += head.size
-            self._seg_samples.append(head)
+            if self.pause_frames:  # kept only to be fed again after a pause reset
+                self._seg_samples.append(head)
             t0 = time.process_time()
             feats = self.encoder.feed_mel(self.mel.feed(head))
             self.encoder_s += time.process_time() - t0
@@ -268,11 +266,12 @@ class StreamingRecognizer:
         words = self._new_words(final or (tail_done and not self.policy.tentative))
         if words:
             self._last_end_s = words[-1].end_s
-        sig = (*self.policy.committed, *self.policy.tentative)
-        if sig != self._text_sig or not res.eot:
-            self._text_sig, self._text_frames = sig, self.decoder.n_frames
-        elif sig and self.pause_frames and self.decoder.n_frames - self._text_frames >= self.pause_frames:
-            self._pause_due = not final
+        if self.pause_frames and not final:
+            sig = (*self.policy.committed, *self.policy.tentative)
+            if sig != self._text_sig or not res.eot:
+                self._text_sig, self._text_frames = sig, self.decoder.n_frames
+            elif sig and self.decoder.n_frames - self._text_frames >= self.pause_frames:
+                self._pause_due = True
         self.decoder_s += time.process_time() - t0
         partial_tokens = self._open_tokens() + self.policy.tentative
         seg_s = self.seg_start / SAMPLE_RATE
