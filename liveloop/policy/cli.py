@@ -25,7 +25,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     t.add_argument("--out", type=Path, default=None, help="checkpoint path (default: the shipped name)")
     t.add_argument("--log", type=Path, default=None, help="progress log file (default: stderr)")
+    t.add_argument("--demos-file", type=Path, default=None, help="demonstrations from `liveloop policy demos`")
+    t.add_argument("--checkpoint-every", type=int, default=500, help="save (and re-pick K') every N steps")
+    t.add_argument("--max-minutes", type=float, default=0.0, help="stop and save after this long (0 = no limit)")
+    t.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     t.set_defaults(func=_train)
+
+    d = psub.add_parser("demos", help="run the task's scripted expert and save its successful episodes")
+    d.add_argument("--task", default="reach_grasp")
+    d.add_argument("--demos", type=int, default=300, help="successful episodes to keep")
+    d.add_argument("--max-attempts", type=int, default=5000)
+    d.add_argument("--seed", type=int, default=0, help="as train's --seed: the same seeds train would use")
+    d.add_argument("--out", type=Path, required=True, help=".npz file")
+    d.set_defaults(func=_demos)
 
     e = psub.add_parser("eval", help="roll the policy out and print success and ms per decision")
     e.add_argument("--task", default="reach_grasp")
@@ -58,14 +70,32 @@ def _train(args: argparse.Namespace) -> int:
         down_dims=tuple(int(d) for d in args.down_dims.split(",")),
         seed=args.seed,
         threads=args.threads,
+        demos_file=str(args.demos_file or ""),
+        checkpoint_every=args.checkpoint_every,
+        max_minutes=args.max_minutes,
     )
     out = args.out or CHECKPOINT_DIR / f"{default_checkpoint_name(args.task, args.gripper_scale)}.pt"
     if args.log is not None:
         with open(args.log, "a", buffering=1) as log:
-            train(cfg, out, log=log)
+            train(cfg, out, log=log, device=args.device)
     else:
-        train(cfg, out, log=sys.stderr)
+        train(cfg, out, log=sys.stderr, device=args.device)
     print(f"saved {out}")
+    return 0
+
+
+def _demos(args: argparse.Namespace) -> int:
+    from liveloop.policy.tasks import get_task
+    from liveloop.policy.train import collect_demos, save_demos
+
+    task = get_task(args.task)
+    demos = collect_demos(task, args.demos, args.max_attempts, seed=10_000 + args.seed, progress=True)
+    save_demos(args.out, task.name, demos)
+    steps = sum(len(o) for o, _ in demos.episodes)
+    print(
+        f"saved {args.out}: {len(demos.episodes)} {task.name} episodes ({steps} steps), "
+        f"expert success {demos.expert_success_rate:.1%} over {demos.attempted} attempts"
+    )
     return 0
 
 

@@ -53,6 +53,8 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     threads: int = 1
+    demos_file: str = ""  # demonstrations saved by `save_demos` ("" = run the expert now)
+    max_minutes: float = 0.0  # train for at most this long (the LR decays over it); 0 = no limit
 
     def __post_init__(self) -> None:
         for name in ("n_demos", "max_attempts", "steps", "batch_size", "checkpoint_every", "threads"):
@@ -60,6 +62,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.max_minutes < 0:
+            raise ValueError(f"max_minutes must be >= 0, got {self.max_minutes}")
         if not 0 < self.ema_max_decay < 1:
             raise ValueError(f"ema_max_decay must be in (0, 1), got {self.ema_max_decay}")
 
@@ -93,6 +97,43 @@ def collect_demos(task: TaskSpec, n_success: int, max_attempts: int, seed: int =
     if not episodes:
         raise RuntimeError(f"the {task.name} expert succeeded in none of {attempted} episodes")
     return Demos(episodes, attempted, len(episodes) / attempted)
+
+
+def save_demos(path: str | Path, task: str, demos: Demos) -> Path:
+    """Write demonstrations to one ``.npz`` (episodes concatenated, with their lengths)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obs = np.concatenate([o for o, _ in demos.episodes])
+    act = np.concatenate([a for _, a in demos.episodes])
+    lengths = np.asarray([len(o) for o, _ in demos.episodes])
+    with open(path, "wb") as f:
+        np.savez_compressed(
+            f,
+            task=np.asarray(task),
+            obs=obs,
+            act=act,
+            lengths=lengths,
+            attempted=np.asarray(demos.attempted),
+            expert_success_rate=np.asarray(demos.expert_success_rate),
+        )
+    return path
+
+
+def load_demos(path: str | Path, task: str) -> Demos:
+    """Read `save_demos` output; the file must hold ``task``'s demonstrations."""
+    try:
+        z = np.load(path, allow_pickle=False)
+        saved_task, obs, act, lengths = str(z["task"]), z["obs"], z["act"], z["lengths"]
+        attempted, rate = int(z["attempted"]), float(z["expert_success_rate"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"cannot read demonstrations from {path}: {exc}") from exc
+    if saved_task != task:
+        raise ValueError(f"{path} holds {saved_task!r} demonstrations, not {task!r}")
+    if len(obs) != len(act) or int(lengths.sum()) != len(obs):
+        raise ValueError(f"{path}: episode lengths do not add up to the number of steps")
+    cuts = np.cumsum(lengths)[:-1]
+    episodes = list(zip(np.split(obs, cuts), np.split(act, cuts), strict=True))
+    return Demos(episodes, attempted, rate)
 
 
 def make_windows(
@@ -130,7 +171,11 @@ def train(
     rng = np.random.default_rng(cfg.seed)
     task = get_task(cfg.task)
     t_start = time.monotonic()
-    demos = collect_demos(task, cfg.n_demos, cfg.max_attempts, seed=10_000 + cfg.seed, progress=log is not None)
+    if cfg.demos_file:
+        demos = load_demos(cfg.demos_file, task.name)
+        demos = Demos(demos.episodes[: cfg.n_demos], demos.attempted, demos.expert_success_rate)
+    else:
+        demos = collect_demos(task, cfg.n_demos, cfg.max_attempts, seed=10_000 + cfg.seed, progress=log is not None)
     _log(log, f"expert: {len(demos.episodes)} successful of {demos.attempted} ({demos.expert_success_rate:.1%})")
     pcfg = PolicyConfig(
         task=task.name,
@@ -150,10 +195,7 @@ def train(
         "expert_success_rate": demos.expert_success_rate,
         "n_demos": len(demos.episodes),
         "n_windows": len(obs_w),
-        "command": f"liveloop policy train --task {cfg.task} --steps {cfg.steps}"
-        + f" --demos {cfg.n_demos} --batch-size {cfg.batch_size} --lr {cfg.lr} --seed {cfg.seed}"
-        + f" --down-dims {','.join(map(str, cfg.down_dims))}"
-        + (f" --gripper-scale {cfg.gripper_scale}" if cfg.gripper_scale != 1.0 else ""),
+        "command": _command(cfg, cfg.steps),
     }
     policy = DiffusionPolicy(pcfg, obs_norm, act_norm, meta=meta, device=device)
     net = policy.net
@@ -164,45 +206,56 @@ def train(
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = policy.schedule
 
-    def lr_at(step: int) -> float:
+    def lr_at(step: int, elapsed_s: float) -> float:
+        """Warm-up, then cosine decay over the steps — or over ``max_minutes``, whichever runs out first."""
         if step < cfg.warmup_steps:
             return cfg.lr * (step + 1) / cfg.warmup_steps
         frac = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * frac))
+        if cfg.max_minutes > 0:
+            frac = max(frac, elapsed_s / (60 * cfg.max_minutes))
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
 
-    obs_t = torch.as_tensor(np.asarray(obs_norm.normalize(obs_w)).reshape(len(obs_w), -1), dtype=torch.float32)
-    act_t = torch.as_tensor(np.asarray(act_norm.normalize(act_w)), dtype=torch.float32)
+    obs_flat = np.asarray(obs_norm.normalize(obs_w)).reshape(len(obs_w), -1)
+    obs_t = torch.as_tensor(obs_flat, dtype=torch.float32, device=device)
+    act_t = torch.as_tensor(np.asarray(act_norm.normalize(act_w)), dtype=torch.float32, device=device)
+    ema_params, net_params = list(ema.parameters()), list(net.parameters())
     prev_c, next_c = consecutive_pairs(act_w, ep_idx)
     _log(log, f"windows: {len(obs_w)}; params: {sum(p.numel() for p in net.parameters())}; device {device}")
     bar = tqdm(range(cfg.steps), desc=f"train {cfg.task}", file=log, mininterval=10.0)
     loss_ema = None
+    t_train = time.monotonic()
     for step in bar:
-        idx = torch.as_tensor(rng.integers(0, len(obs_t), cfg.batch_size))
-        x0, cond = act_t[idx].to(device), obs_t[idx].to(device)
+        idx = torch.as_tensor(rng.integers(0, len(obs_t), cfg.batch_size), device=device)
+        x0, cond = act_t[idx], obs_t[idx]
         noise = torch.randn_like(x0)
         t = torch.randint(0, sched.num_steps, (cfg.batch_size,), device=device)
         x_t = sched.add_noise(x0, noise, t)
         loss = torch.nn.functional.mse_loss(net(x_t, t, cond), noise)
+        elapsed_s = time.monotonic() - t_train
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
+            g["lr"] = lr_at(step, elapsed_s)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         decay = min(cfg.ema_max_decay, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, pn in zip(ema.parameters(), net.parameters(), strict=True):
-                pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
+            torch._foreach_lerp_(ema_params, net_params, 1 - decay)  # pe ← decay·pe + (1 − decay)·pn
             for be, bn in zip(ema.buffers(), net.buffers(), strict=True):
                 be.copy_(bn)
-        loss_v = float(loss.detach())
-        loss_ema = loss_v if loss_ema is None else 0.98 * loss_ema + 0.02 * loss_v
-        bar.set_postfix(loss=f"{loss_ema:.4f}", refresh=False)
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+        if step % 50 == 0 or step + 1 == cfg.steps:  # reading the loss syncs with the GPU: not every step
+            loss_v = float(loss.detach())
+            loss_ema = loss_v if loss_ema is None else 0.8 * loss_ema + 0.2 * loss_v
+            bar.set_postfix(loss=f"{loss_ema:.4f}", refresh=False)
+        out_of_time = cfg.max_minutes > 0 and elapsed_s > 60 * cfg.max_minutes
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps or out_of_time:
             snapshot = DiffusionPolicy(pcfg, obs_norm, act_norm, net=copy.deepcopy(ema).cpu(), meta=meta)
             snapshot.rti = choose_k_prime(snapshot, prev_c, next_c)
             snapshot.meta.update(
                 steps_done=step + 1, loss_ema=loss_ema, train_minutes=(time.monotonic() - t_start) / 60
             )
+            if out_of_time:  # the same schedule, by steps: what reproduces this run on any machine
+                snapshot.meta["command"] = _command(cfg, step + 1)
+            snapshot.meta["device"] = str(device)
             snapshot.save(out_path)
             _log(
                 log,
@@ -210,9 +263,22 @@ def train(
                 f"saved {out_path}",
             )
             policy = snapshot
+        if out_of_time:
+            _log(log, f"stopped after {step + 1} of {cfg.steps} steps: --max-minutes {cfg.max_minutes} reached")
+            break
     bar.close()
     _log(log, json.dumps({k: v for k, v in policy.meta.items() if k != "train_config"}))
     return policy
+
+
+def _command(cfg: TrainConfig, steps: int) -> str:
+    """The ``liveloop policy train`` command line that trains with ``cfg`` for ``steps`` steps."""
+    return (
+        f"liveloop policy train --task {cfg.task} --steps {steps}"
+        + f" --demos {cfg.n_demos} --batch-size {cfg.batch_size} --lr {cfg.lr} --seed {cfg.seed}"
+        + f" --down-dims {','.join(map(str, cfg.down_dims))}"
+        + (f" --gripper-scale {cfg.gripper_scale}" if cfg.gripper_scale != 1.0 else "")
+    )
 
 
 def _log(log: TextIO | None, msg: str) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from liveloop.cli import main
 from liveloop.policy.model import DiffusionPolicy
+from liveloop.policy.tasks import get_task
+from liveloop.policy.train import collect_demos, load_demos
 
 
 def test_train_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
@@ -21,6 +24,30 @@ def test_train_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     assert "--gripper-scale 0.1" in policy.meta["command"]
     text = log.read_text()
     assert "expert: 3 successful of 3" in text and "K'=" in text
+
+
+def test_demos_file_feeds_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    demos = tmp_path / "rg.npz"
+    assert main(["policy", "demos", "--task", "reach_grasp", "--demos", "3", "--out", str(demos)]) == 0
+    assert "saved" in capsys.readouterr().out
+    loaded = load_demos(demos, "reach_grasp")
+    fresh = collect_demos(get_task("reach_grasp"), 3, 100, seed=10_000)  # what train would collect itself
+    assert len(loaded.episodes) == 3 and loaded.attempted == fresh.attempted
+    for (o1, a1), (o2, a2) in zip(loaded.episodes, fresh.episodes, strict=True):
+        np.testing.assert_array_equal(o1, o2)
+        np.testing.assert_array_equal(a1, a2)
+    with pytest.raises(ValueError, match="'reach_grasp' demonstrations, not 'pusht'"):
+        load_demos(demos, "pusht")
+
+    out, log = tmp_path / "rg.pt", tmp_path / "train.log"
+    args = ["policy", "train", "--task", "reach_grasp", "--steps", "100000", "--demos", "2", "--batch-size", "8"]
+    rc = main([*args, "--demos-file", str(demos), "--max-minutes", "0.002", "--out", str(out), "--log", str(log)])
+    assert rc == 0
+    policy = DiffusionPolicy.load(out)
+    done = policy.meta["steps_done"]
+    assert policy.meta["n_demos"] == 2 and 1 <= done < 100_000  # stopped by the time budget, not the steps
+    assert f"--steps {done} " in policy.meta["command"]  # the command that reproduces the run by steps
+    assert "--max-minutes 0.002 reached" in log.read_text()
 
 
 def test_eval_prints_success_and_ms(capsys: pytest.CaptureFixture[str]) -> None:
