@@ -31,6 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     t.set_defaults(func=_train)
 
+    k = psub.add_parser("kprime", help="re-pick RTI's K' for a checkpoint by its task's rule")
+    k.add_argument("checkpoint", help="name or path")
+    k.add_argument("--episodes", type=int, default=20, help="closed-loop episodes (tasks that pick on the policy)")
+    k.add_argument("--demos", type=int, default=50, help="expert episodes (tasks that pick on demonstrations)")
+    k.add_argument("--write", action="store_true", help="save the new K' into the checkpoint")
+    k.add_argument("--threads", type=int, default=1)
+    k.set_defaults(func=_kprime)
+
     d = psub.add_parser("demos", help="run the task's scripted expert and save its successful episodes")
     d.add_argument("--task", default="reach_grasp")
     d.add_argument("--demos", type=int, default=300, help="successful episodes to keep")
@@ -81,6 +89,33 @@ def _train(args: argparse.Namespace) -> int:
     else:
         train(cfg, out, log=sys.stderr, device=args.device)
     print(f"saved {out}")
+    return 0
+
+
+def _kprime(args: argparse.Namespace) -> int:
+    import torch
+
+    from liveloop.policy.kprime import pick_k_prime
+    from liveloop.policy.model import DiffusionPolicy, resolve_checkpoint
+    from liveloop.policy.tasks import KPrimePairs, get_task
+    from liveloop.policy.train import collect_demos, consecutive_pairs, make_windows
+
+    torch.set_num_threads(args.threads)
+    path = resolve_checkpoint(args.checkpoint)
+    policy = DiffusionPolicy.load(path)
+    task = get_task(policy.config.task)
+    demo_pairs = None
+    if task.k_prime_pairs is KPrimePairs.DEMOS:
+        demos = collect_demos(task, args.demos, 5000, seed=10_000)
+        _, act_w, ep_idx = make_windows(demos.episodes, policy.config.horizon, policy.config.n_obs)
+        demo_pairs = consecutive_pairs(act_w, ep_idx)
+    old = policy.rti.k_prime
+    policy.rti, rule = pick_k_prime(policy, demo_pairs, n_episodes=args.episodes)
+    print(f"{path}: K' {old} -> {policy.rti.k_prime}, timesteps {policy.rti.timesteps} ({rule})")
+    if args.write:
+        policy.meta["k_prime_rule"] = rule
+        policy.save(path)
+        print(f"saved {path}")
     return 0
 
 

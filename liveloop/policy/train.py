@@ -7,7 +7,8 @@ padding the start with the first observation/action and the end with the last
 action. ``train`` fits the ε-prediction network with the standard DDPM loss,
 keeps an exponential moving average of the weights (the EMA weights are what
 is saved and sampled), writes a checkpoint every ``checkpoint_every`` steps
-and at the end, and picks RTI's ``K′`` on the demonstrations each time.
+and at the end, and picks RTI's ``K′`` each time: on the demonstrations in
+between, by the task's rule (`liveloop.policy.kprime`) for the final one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from liveloop.policy.kprime import pick_k_prime
 from liveloop.policy.model import DiffusionPolicy, PolicyConfig
 from liveloop.policy.normalizer import LinearNormalizer
 from liveloop.policy.rti import choose_k_prime
@@ -249,7 +251,11 @@ def train(
         out_of_time = cfg.max_minutes > 0 and elapsed_s > 60 * cfg.max_minutes
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps or out_of_time:
             snapshot = DiffusionPolicy(pcfg, obs_norm, act_norm, net=copy.deepcopy(ema).cpu(), meta=meta)
-            snapshot.rti = choose_k_prime(snapshot, prev_c, next_c)
+            final = step + 1 == cfg.steps or out_of_time
+            if final:  # the task's rule (may roll the policy out); in between, the cheap demonstrations rule
+                snapshot.rti, snapshot.meta["k_prime_rule"] = pick_k_prime(snapshot, (prev_c, next_c))
+            else:
+                snapshot.rti = choose_k_prime(snapshot, prev_c, next_c)
             snapshot.meta.update(
                 steps_done=step + 1, loss_ema=loss_ema, train_minutes=(time.monotonic() - t_start) / 60
             )

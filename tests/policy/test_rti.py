@@ -75,7 +75,14 @@ def test_k_prime_contractivity_choice(tiny_policy: DiffusionPolicy, tiny_scaled_
     scaled = choose_k_prime(tiny_scaled_policy, prev, nxt_flip)
     assert plain.k_prime > scaled.k_prime >= 2  # ... the scaled one (gripper / 10) far less
     assert len(plain.timesteps) <= 3 and plain.timesteps[-1] == 0
-    assert len(plain.curve) == 30
+    assert len(plain.curve) == tiny_policy.schedule.num_steps  # every candidate level, 0 … T-1
+    # A margin asks the warm start's error to sit well inside the noise: K′ can only go up.
+    noisy = traj[:, 1:] + rng.normal(0, 0.05, size=nxt.shape)
+    loose = choose_k_prime(tiny_policy, prev, noisy)
+    tight = choose_k_prime(tiny_policy, prev, noisy, margin=0.25)
+    assert tight.k_prime > loose.k_prime > 2
+    with pytest.raises(ValueError, match="margin"):
+        choose_k_prime(tiny_policy, prev, noisy, margin=0.0)
 
 
 def test_rti_sampler_first_full_then_warm(tiny_policy: DiffusionPolicy) -> None:

@@ -16,6 +16,7 @@ task                    obs    action  gripper  dt (s)    success
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,6 +38,13 @@ class Expert(Protocol):
     def act(self, obs: np.ndarray) -> np.ndarray: ...
 
 
+class KPrimePairs(enum.Enum):
+    """Whose consecutive action chunks RTI's K′ is chosen on (see `liveloop.policy.rti`)."""
+
+    DEMOS = "demos"  # the expert's: one consistent plan per episode
+    POLICY = "policy"  # the policy's own, re-planned from fresh noise every control step
+
+
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str
@@ -47,6 +55,8 @@ class TaskSpec:
     max_steps: int
     make_env: Callable[[], TaskEnv]
     make_expert: Callable[[int], Expert]  # seed -> expert
+    k_prime_pairs: KPrimePairs = KPrimePairs.DEMOS
+    k_prime_margin: float = 1.0  # a window is inside at level k when r_k <= margin · (1 − ᾱ_k)
 
 
 def _reach_grasp() -> TaskSpec:
@@ -77,6 +87,8 @@ def _pusht() -> TaskSpec:
         max_steps=pusht.MAX_STEPS,
         make_env=pusht.PushT,
         make_expert=lambda seed: pusht.PushTExpert(seed=seed),
+        k_prime_pairs=KPrimePairs.POLICY,
+        k_prime_margin=0.25,
     )
 
 
