@@ -51,6 +51,9 @@ class StreamConfig:
     # segment. 0: off; None: 1.5 s for a streaming-tuned model, off for the base model (whose end-of-text at
     # the audio's edge only means "wait": resetting there cut pyannote's call into fragments, WER* 35 → 99 %)
     pause_reset_s: float | None = None
+    # vocabulary projection: int8 candidates, the best this many re-scored in fp32 (0: fp32 throughout);
+    # see decoder.VocabProjection
+    vocab_top_k: int = 32
 
     def __post_init__(self) -> None:
         if self.chunk_ms < FRAME_MS or self.chunk_ms % FRAME_MS:
@@ -59,6 +62,8 @@ class StreamConfig:
             raise ValueError(f"max_segment_s must be in [1, 30], got {self.max_segment_s}")
         if self.flush_pad_ms < 0:
             raise ValueError(f"flush_pad_ms must be >= 0, got {self.flush_pad_ms}")
+        if self.vocab_top_k < 0:
+            raise ValueError(f"vocab_top_k must be >= 0, got {self.vocab_top_k}")
         if self.pause_reset_s is not None and self.pause_reset_s < 0:
             raise ValueError(f"pause_reset_s must be >= 0, got {self.pause_reset_s}")
 
@@ -84,7 +89,7 @@ class Update:
     final: bool  # the segment ended here
 
 
-def text_decoder_for(model: nn.Module, tokenizer) -> TextDecoder:
+def text_decoder_for(model: nn.Module, tokenizer, vocab_top_k: int = 32) -> TextDecoder:
     """whisper's default suppression (non-speech and special tokens; no blank first), timestamps off.
 
     End-of-text as a segment's first token is allowed for a streaming-tuned model (its objective answers a cut
@@ -102,7 +107,8 @@ def text_decoder_for(model: nn.Module, tokenizer) -> TextDecoder:
         *range(tokenizer.timestamp_begin, model.dims.n_vocab),
     ]
     begin = [*tokenizer.encode(" ")] + ([] if is_streaming_tuned(model) else [tokenizer.eot])
-    return TextDecoder(model, suppress, begin, n_sot=len(tokenizer.sot_sequence_including_notimestamps))
+    n_sot = len(tokenizer.sot_sequence_including_notimestamps)
+    return TextDecoder(model, suppress, begin, n_sot=n_sot, vocab_top_k=vocab_top_k)
 
 
 def get_tokenizer(model: nn.Module):
@@ -164,7 +170,7 @@ class StreamingRecognizer:
         self.sot = tuple(self.tokenizer.sot_sequence_including_notimestamps)
         self.mel = StreamingLogMel(LogMelConfig(model.dims.n_mels, self.config.ref_floor_log10))
         self.encoder = CausalEncoder(model, self.config.block_frames)
-        self.decoder = text_decoder_for(model, self.tokenizer)
+        self.decoder = text_decoder_for(model, self.tokenizer, self.config.vocab_top_k)
         self.policy = CommitPolicy(self.sot, self.config.commit)
         self.n_samples = 0  # fed since the start of the stream
         self.seg_start = 0  # first sample of the current segment

@@ -53,6 +53,16 @@ def test_config_validation():
         StreamConfig(chunk_ms=30)
     with pytest.raises(ValueError, match="max_segment_s"):
         StreamConfig(max_segment_s=40)
+    with pytest.raises(ValueError, match="vocab_top_k"):
+        StreamConfig(vocab_top_k=-1)
+
+
+def test_int8_vocabulary_candidates_write_the_same_words(tuned, arctic_clip):
+    """The int8 projection with fp32 re-scoring of its best candidates decides exactly as fp32 does."""
+    runs = {k: _stream(tuned, arctic_clip, StreamConfig(chunk_ms=300, vocab_top_k=k)) for k in (0, 32)}
+    assert runs[0][0].decoder.project.exact and not runs[32][0].decoder.project.exact
+    words = {k: [(w.word, w.end_s) for u in ups for w in u.words] for k, (_, ups) in runs.items()}
+    assert words[32] == words[0] and len(words[0]) >= 8
 
 
 @pytest.fixture(scope="module")
