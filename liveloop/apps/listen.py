@@ -140,7 +140,7 @@ class Transcriber(Protocol):
 
     def feed(self, samples: np.ndarray) -> Sequence[Any]: ...
 
-    def end_segment(self) -> Sequence[Any]: ...
+    def end_segment(self, speech: bool = False) -> Sequence[Any]: ...
 
 
 TextUpdate = tuple[bool, str]  # (committed?, the utterance's text so far)
@@ -210,7 +210,7 @@ class Transcription:
         if not self._open:
             return [], ""
         ups = self._texts(self.recognizer.feed(self._take())) if self._pending_n else []
-        ups += self._texts(self.recognizer.end_segment())
+        ups += self._texts(self.recognizer.end_segment(speech=True))  # a voice turn: never closed empty
         text = "".join(self._words).strip()
         self._words = []
         self._open = False

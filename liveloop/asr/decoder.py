@@ -290,6 +290,7 @@ class TextDecoder:
         self._suppress[list(suppress)] = True
         self._suppress_begin = torch.zeros(self.n_vocab, dtype=torch.bool)
         self._suppress_begin[list(suppress_begin)] = True
+        self.block_eot_first = False  # set by the caller for a final decode that must write something
         self.reset()
 
     def reset(self) -> None:
@@ -365,8 +366,10 @@ class TextDecoder:
         logits = self.project(hidden)  # (k, V): only the rows asked for
         logits = logits.masked_fill(self._suppress, -np.inf)
         for r, pos in enumerate(positions):
-            if pos == self.n_sot - 1:  # first text token: no blank, no immediate end-of-text
+            if pos == self.n_sot - 1:  # first text token: no blank (and, per model, no immediate end-of-text)
                 logits[r] = logits[r].masked_fill(self._suppress_begin, -np.inf)
+                if self.block_eot_first:
+                    logits[r, self.eot] = -np.inf
         return logits.log_softmax(-1)
 
     def _frame(self, pos: int) -> int:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -266,7 +267,9 @@ class StreamingWhisper(Node):
     async def _finish(self, ctx: NodeContext, parent: Event) -> None:
         core = self.core
         assert core is not None
-        updates = await asyncio.to_thread(core.end_segment) if self.offload else core.end_segment()
+        speech = self._gated  # a VAD-gated utterance holds speech: its final decode writes something
+        end = functools.partial(core.end_segment, speech=speech)
+        updates = await asyncio.to_thread(end) if self.offload else end()
         await self._emit(updates, ctx, parent)
         text = "".join(self._text).strip()
         end_ns = self.origins.origin_ns(self.origins.n_samples / SAMPLE_RATE)

@@ -237,8 +237,14 @@ class StreamingRecognizer:
         self.seg_start = self.n_samples
         return out + self.feed(rest)
 
-    def end_segment(self) -> list[Update]:
-        """Decode what is left of the segment to end-of-text, commit all of it, start a new segment."""
+    def end_segment(self, speech: bool = False) -> list[Update]:
+        """Decode what is left of the segment to end-of-text, commit all of it, start a new segment.
+
+        ``speech``: the caller knows the segment holds speech (a voice-activity turn), so a segment with no
+        word yet is not closed empty — its first token may not be end-of-text. The streaming-tuned model
+        answers "no finished word" with end-of-text, and on a lone short word ("Stop") it can keep doing
+        so to the end; whisper's own rule (no end-of-text first) then gets its best reading.
+        """
         if self.n_samples == self.seg_start and not self.decoder.cross:
             return []
         t0 = time.process_time()
@@ -246,7 +252,11 @@ class StreamingRecognizer:
         self.encoder.feed_mel(self.mel.flush(pad))  # whole blocks
         feats_last = self.encoder.flush()  # the partial last block
         self.encoder_s += time.process_time() - t0
-        upd = [self._decode(feats_last, final=True)] if (feats_last.shape[0] or self.decoder.cross) else []
+        self.decoder.block_eot_first = speech
+        try:
+            upd = [self._decode(feats_last, final=True)] if (feats_last.shape[0] or self.decoder.cross) else []
+        finally:
+            self.decoder.block_eot_first = False
         self.mel.reset()
         self.encoder.reset()
         self.decoder.reset()

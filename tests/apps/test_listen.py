@@ -47,6 +47,7 @@ class Recorder:
     """Commits " go" once per segment, " left." when it ends."""
 
     fed: list[int] = field(default_factory=list)
+    speech_flags: list[bool] = field(default_factory=list)
     ended: int = 0
     said: bool = False
 
@@ -56,8 +57,9 @@ class Recorder:
         self.said = True
         return [U(words=words, partial=" le")]
 
-    def end_segment(self) -> list[U]:
+    def end_segment(self, speech: bool = False) -> list[U]:
         self.ended += 1
+        self.speech_flags.append(speech)
         self.said = False
         return [U(words=(W(" left."),), final=True)]
 
@@ -91,6 +93,8 @@ def test_finalize_then_restore_recognizes_the_utterance_again_from_its_start():
     t.begin()  # a new utterance: the open segment is closed unheard, the kept audio forgotten
     assert rec.ended == 2
     assert t.finalize()[1] == "left."  # nothing was fed since: only what the segment's end commits
+    # a finalized voice turn is speech (never closed empty); a segment closed unheard by begin() is not
+    assert rec.speech_flags == [True, False, True]
 
 
 def test_kept_audio_is_bounded():

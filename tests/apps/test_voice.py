@@ -90,14 +90,16 @@ class ScriptedRecognizer:
     fed_samples: int = 0
     segments: int = 0
     feeds: list[int] = field(default_factory=list)
+    speech_flags: list[bool] = field(default_factory=list)
 
     def feed(self, samples: np.ndarray) -> list[Update]:
         self.fed_samples += len(samples)
         self.feeds.append(len(samples))
         return [Update(partial=self.text.split()[0])]
 
-    def end_segment(self) -> list[Update]:
+    def end_segment(self, speech: bool = False) -> list[Update]:
         self.segments += 1
+        self.speech_flags.append(speech)
         return [Update(words=tuple(Word(" " + w) for w in self.text.split()), final=True)]
 
 

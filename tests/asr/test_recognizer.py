@@ -88,6 +88,17 @@ def test_silence_writes_nothing(tuned):
     assert rec.pause_resets == 0  # no text, so no pause to close
 
 
+def test_a_speech_segment_is_not_closed_empty(tuned):
+    """end_segment(speech=True) — a VAD turn — takes the best reading where the tuned model would write nothing."""
+    noise = np.random.default_rng(1).normal(0, 3e-3, 16000).astype(np.float32)
+    rec = StreamingRecognizer(tuned, StreamConfig(chunk_ms=300))
+    rec.feed(noise)
+    assert [w for u in rec.end_segment() for w in u.words] == []  # not known to be speech: nothing written
+    rec.feed(noise)
+    assert [w for u in rec.end_segment(speech=True) for w in u.words]  # speech: something is written
+    assert not rec.decoder.block_eot_first  # only for that final decode
+
+
 def test_pause_closes_the_segment_and_keeps_every_word(tuned, arctic_clip, arctic_clip2):
     gap = np.zeros(16000 * 2, np.float32)
     audio = np.concatenate([arctic_clip2, gap, arctic_clip])
