@@ -38,6 +38,7 @@ Two parts:
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -255,6 +256,7 @@ def _packed_int8(weight: Tensor) -> object | None:
     except (RuntimeError, AttributeError, NotImplementedError):
         return None
     _INT8_CACHE[id(weight)] = (*key, packed)
+    weakref.finalize(weight, _INT8_CACHE.pop, id(weight), None)  # the copy lives as long as the model
     return packed
 
 

@@ -30,7 +30,7 @@ inflates while this does not.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,15 +122,19 @@ def rollout(
     outcomes: list[str] | None = None,
     cpu_ms: list[float] | None = None,
     scores: list[float] | None = None,
+    sampler: tuple[Sampler, int] | None = None,
+    on_decision: Callable[[np.ndarray, Sampler], None] | None = None,
 ) -> tuple[np.ndarray, list[int]]:
     """Run one episode per seed in lock-step. -> (success (N,) bool, NFE of every decision).
 
     ``outcomes`` (if given) receives each episode's ``info["outcome"]`` (or success/timeout);
     ``scores`` each episode's ``info["max_coverage"]`` where the task reports one (Push-T).
+    ``sampler`` (a sampler and its re-plan period) replaces the one ``sampler_name`` makes;
+    ``on_decision(live, sampler)`` is called after each decision with the env indices of its batch rows.
     """
     cfg = policy.config
     task = task or get_task(cfg.task)
-    sampler, period = make_sampler(policy, sampler_name, sampler_seed)
+    sampler_, period = sampler or make_sampler(policy, sampler_name, sampler_seed)
     envs = [task.make_env() for _ in seeds]
     first = [env.reset(int(s)) for env, s in zip(envs, seeds, strict=True)]
     hist = np.repeat(np.asarray(first)[:, None, :], cfg.n_obs, axis=1)  # (N, n_obs, O)
@@ -146,12 +150,14 @@ def rollout(
         j = step % period
         if j == 0:
             t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-            plan = sampler.decide(hist[live])
+            plan = sampler_.decide(hist[live])
             if timings_ms is not None:
                 timings_ms.append((time.perf_counter_ns() - t0) / 1e6)
             if cpu_ms is not None:
                 cpu_ms.append((time.thread_time_ns() - c0) / 1e6)
-            nfes.append(sampler.last_nfe)
+            nfes.append(sampler_.last_nfe)
+            if on_decision is not None:
+                on_decision(live, sampler_)
         assert plan is not None
         keep = []
         for b, e in enumerate(live):
@@ -169,7 +175,7 @@ def rollout(
         if len(keep) < live.size:
             live = live[keep]
             plan = plan[keep]
-            _keep(sampler, keep)
+            _keep(sampler_, keep)
         bar.update(1)
     bar.close()
     if outcomes is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from liveloop.policy.evaluate import Sampler, rollout
 from liveloop.policy.model import DiffusionPolicy, RtiSettings
 from liveloop.policy.rti import choose_k_prime
 from liveloop.policy.samplers import FullSampler, StepKind
@@ -26,34 +27,22 @@ def on_policy_pairs(
     """-> (previous, next) raw action chunks (N, H, A) of the policy re-planning every step, all episodes."""
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
-    cfg = policy.config
-    task = task or get_task(cfg.task)
-    sampler = FullSampler(policy, StepKind.DDIM, k=10, seed=seed)
-    envs = [task.make_env() for _ in range(n_episodes)]
-    first = np.asarray([env.reset(seed + i) for i, env in enumerate(envs)])
-    hist = np.repeat(first[:, None, :], cfg.n_obs, axis=1)
-    live = list(range(n_episodes))
-    last: dict[int, np.ndarray] = {}
+    last: dict[int, np.ndarray] = {}  # env -> its previous clean chunk (normalised)
     prev_l: list[np.ndarray] = []
     next_l: list[np.ndarray] = []
-    for _ in range(task.max_steps):
-        if not live:
-            break
-        plan = sampler.decide(hist[live])
-        assert sampler.last_clean is not None
+
+    def record(live: np.ndarray, sampler: Sampler) -> None:
+        assert isinstance(sampler, FullSampler) and sampler.last_clean is not None
         clean = sampler.last_clean.detach().cpu().double().numpy()
-        keep = []
-        for b, e in enumerate(live):
+        for b, e in enumerate(live.tolist()):
             if e in last:
                 prev_l.append(last[e])
                 next_l.append(clean[b])
             last[e] = clean[b]
-            res = envs[e].step(plan[b, cfg.first_executed])
-            hist[e, :-1] = hist[e, 1:]
-            hist[e, -1] = res.obs
-            if not res.done:
-                keep.append(e)
-        live = keep
+
+    every_step = (FullSampler(policy, StepKind.DDIM, k=10, seed=seed), 1)
+    seeds = range(seed, seed + n_episodes)
+    rollout(policy, "ddim10", seeds, task, sampler=every_step, on_decision=record)
     if not prev_l:
         raise RuntimeError("no consecutive decisions: every episode ended after one step")
     prev = np.asarray(policy.act_norm.unnormalize(np.asarray(prev_l)))
