@@ -232,7 +232,15 @@ def evaluate_sampler(
 
 
 def time_sampler(policy: DiffusionPolicy, sampler: str, timing_episodes: int = 3, seed: int = 0) -> dict[str, float]:
-    """Batch-1 episodes timed decision by decision (wall and CPU), on the compiled network as deployed."""
+    """Batch-1 episodes timed decision by decision (wall and CPU), on the compiled network as deployed.
+
+    ``timing_episodes=0`` times nothing: every field is NaN (a success-only evaluation).
+    """
+    if timing_episodes < 0:
+        raise ValueError(f"timing_episodes must be >= 0, got {timing_episodes}")
+    if timing_episodes == 0:
+        keys = ("ms_per_decision_p50", "ms_per_decision_p95", "ms_first_decision", "cpu_ms_per_decision_p50")
+        return dict.fromkeys(keys, float("nan"))
     task = get_task(policy.config.task)
     make_sampler(policy, sampler)[0].compile(1)  # batch-1 timing runs the compiled net, as a deployed policy does
     timings: list[float] = []

@@ -62,6 +62,36 @@ def test_eval_prints_success_and_ms(capsys: pytest.CaptureFixture[str]) -> None:
     assert "outcomes" in line
 
 
+def test_eval_without_timing_reports_success_only(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["policy", "eval", "--task", "reach_grasp", "--sampler", "ddim10", "--episodes", "2"]
+    assert main([*args, "--timing-episodes", "0"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("reach_grasp ddim10: success") and "nan ms per decision" in line
+
+
 def test_eval_rejects_unknown_sampler() -> None:
     with pytest.raises(SystemExit):
         main(["policy", "eval", "--sampler", "ddpm7"])
+
+
+def test_each_task_has_a_cpu_hour_training_recipe() -> None:
+    from liveloop.policy.train import recipe_config
+
+    pusht = recipe_config("pusht")
+    assert (pusht.n_demos, pusht.steps, pusht.batch_size, pusht.lr, pusht.down_dims) == (
+        600,
+        8414,
+        128,
+        1e-3,
+        (64, 128),
+    )
+    assert recipe_config("reach_grasp").down_dims == (32, 64)
+    tuned = recipe_config("pusht", steps=10, lr=None)  # None: keep the recipe's value
+    assert tuned.steps == 10 and tuned.lr == 1e-3
+    with pytest.raises(ValueError, match="unknown task 'pushy'"):
+        recipe_config("pushy")
+
+
+def test_train_names_an_unknown_task(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "train", "--task", "pushy"]) == 2
+    assert "unknown task 'pushy'" in capsys.readouterr().err
