@@ -13,6 +13,10 @@ robot sees):
     rti_k2     RTI along [2, 1, 0] on the unscaled policy: ablation of the K′ choice (extra key)
     rti_scale_cold10  RTI-scale whose first decision is DDIM-10, not DDPM-100 (extra key: the robot's 50 Hz loop)
 
+A task entry may name a shipped checkpoint instead (``--tasks pusht_cpu``: the Push-T policy
+trained by the task's CPU-hour recipe, ``liveloop policy train --task pusht``); its rows are
+keyed by that name.
+
 ``nfe_per_decision`` is the steady state (RTI's first decision per episode is a
 full 100-step denoise: see ``nfe_mean`` and ``ms_first_decision``).
 
