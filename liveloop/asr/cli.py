@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--phone-p", type=float, default=0.0, help="share of examples band-limited to 300-3400 Hz")
     t.add_argument("--init", default="", help="continue training from this adapter")
     t.add_argument("--text", default="templates", choices=("templates", "mixed"), help="training sentences")
+    t.add_argument(
+        "--distill", type=float, default=0.0, help="weight of the offline-encoder distillation term (default 0: off)"
+    )
     t.add_argument("--log", default="", help="also append progress lines to this file")
     t.set_defaults(func=_train)
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
@@ -79,6 +82,7 @@ def _train(args: argparse.Namespace) -> int:
             phone_p=args.phone_p,
             init=args.init,
             text=args.text,
+            distill=args.distill,
         )
     except ValueError as exc:
         print(f"liveloop asr train: {exc}", file=sys.stderr)

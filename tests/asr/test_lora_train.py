@@ -20,7 +20,14 @@ from liveloop.asr.lora import (
     target_names,
 )
 from liveloop.asr.recognizer import get_tokenizer
-from liveloop.asr.train import Example, TrainConfig, decoder_logits, streaming_batch, train_step
+from liveloop.asr.train import (
+    Example,
+    OfflineFeatures,
+    TrainConfig,
+    decoder_logits,
+    streaming_batch,
+    train_step,
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +120,33 @@ def test_one_training_step_updates_only_lora(arctic_clip, lora_model):
         p.grad = None
 
 
+def test_distillation_pulls_the_causal_encoder_towards_the_offline_one(model, arctic_clip, lora_model):
+    m, params = lora_model
+    tok = get_tokenizer(m)
+    ex = Example(arctic_clip[: 16000 * 2], [(tok.encode(" He"), 0.46)])
+    teacher = OfflineFeatures(model, torch.device("cpu"))
+    feats = teacher(ex, 100)
+    assert feats.shape == (100, model.dims.n_audio_state)
+    assert teacher(ex, 50).shape[0] == 50 and len(teacher._cache) == 1  # computed once per clip
+    args = (ex, 300)
+    sot, dev = list(tok.sot_sequence_including_notimestamps), torch.device("cpu")
+    plain = train_step(m, *args, TrainConfig(cuts=2), sot, tok.eot, random.Random(0), dev, teacher)
+    both = train_step(m, *args, TrainConfig(cuts=2, distill=1.0), sot, tok.eot, random.Random(0), dev, teacher)
+    # same cuts (same rng seed): the difference is the distillation term, a mean squared feature error > 0
+    assert both.item() > plain.item() + 1e-4
+    both.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+    for p in params:
+        p.grad = None
+
+
 def test_train_config_validation():
     with pytest.raises(ValueError, match="chunks_ms must be multiples of 20"):
         TrainConfig(chunks_ms=(30,))
     with pytest.raises(ValueError, match="clips and steps must be >= 1"):
         TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="distill must be >= 0"):
+        TrainConfig(distill=-1.0)
 
 
 def test_training_text_never_holds_evaluation_text():
