@@ -81,3 +81,14 @@ def test_unet_shapes() -> None:
     net = ConditionalUnet1D(3, 14, (8, 16))
     out = net(torch.randn(5, 16, 3), torch.randint(0, 100, (5,)), torch.randn(5, 14))
     assert out.shape == (5, 16, 3)
+
+
+def test_shipped_cpu_pusht_checkpoint_is_the_recipe_run() -> None:
+    from liveloop.policy.train import recipe_config
+
+    policy = DiffusionPolicy.load("pusht_cpu")
+    cfg = recipe_config("pusht")
+    assert policy.config.task == "pusht" and policy.config.down_dims == cfg.down_dims
+    assert policy.meta["device"] == "cpu" and policy.meta["n_demos"] == cfg.n_demos
+    assert f"--steps {cfg.steps} " in policy.meta["command"]  # the recipe reproduces the shipped run
+    assert len(policy.rti.timesteps) <= 3
