@@ -260,6 +260,19 @@ def _packed_int8(weight: Tensor) -> object | None:
     return packed
 
 
+def eot_margin_logp(logp: Tensor, eot: int, margin: float) -> Tensor:
+    """Rows (k, V) of log-probabilities where end-of-text wins by less than ``margin`` nats over the
+    runner-up get end-of-text removed (and are renormalised); other rows are returned unchanged."""
+    top2 = logp.topk(2, dim=-1)
+    narrow = (top2.indices[:, 0] == eot) & (top2.values[:, 0] - top2.values[:, 1] < margin)
+    if not bool(narrow.any()):
+        return logp
+    out = logp.clone()
+    out[narrow, eot] = -np.inf
+    out[narrow] = out[narrow].log_softmax(-1)
+    return out
+
+
 class TextDecoder:
     """whisper's TextDecoder over a growing audio prefix, with token suppression (a `LogitSource`).
 
@@ -293,6 +306,7 @@ class TextDecoder:
         self._suppress_begin = torch.zeros(self.n_vocab, dtype=torch.bool)
         self._suppress_begin[list(suppress_begin)] = True
         self.block_eot_first = False  # set by the caller for a final decode that must write something
+        self.eot_margin = 0.0  # set by the caller for a final decode: see `eot_margin_logp`
         self.reset()
 
     def reset(self) -> None:
@@ -372,7 +386,12 @@ class TextDecoder:
                 logits[r] = logits[r].masked_fill(self._suppress_begin, -np.inf)
                 if self.block_eot_first:
                     logits[r, self.eot] = -np.inf
-        return logits.log_softmax(-1)
+        logp = logits.log_softmax(-1)
+        if self.eot_margin > 0:
+            later = [r for r, pos in enumerate(positions) if pos > self.n_sot - 1]  # after the first text token
+            if later:
+                logp[later] = eot_margin_logp(logp[later], self.eot, self.eot_margin)
+        return logp
 
     def _frame(self, pos: int) -> int:
         """The frame position `pos` attends to (where the token it predicts is), as whisper's timing does:

@@ -54,6 +54,12 @@ class StreamConfig:
     # vocabulary projection: int8 candidates, the best this many re-scored in fp32 (0: fp32 throughout);
     # see decoder.VocabProjection
     vocab_top_k: int = 32
+    # a segment's final decode (all its audio is in): after the first word, end-of-text must beat the
+    # runner-up token by this many nats, else the runner-up is taken. The streaming objective taught the
+    # model "end-of-text while the next word may be incomplete", and on a rare last word it kept that
+    # habit at the segment's end (ARCTIC a0007 lost "superlative degree"). None: 1.5 for a
+    # streaming-tuned model, 0 (off) for the base model; see decoder.eot_margin_logp
+    final_eot_margin: float | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_ms < FRAME_MS or self.chunk_ms % FRAME_MS:
@@ -66,6 +72,8 @@ class StreamConfig:
             raise ValueError(f"vocab_top_k must be >= 0, got {self.vocab_top_k}")
         if self.pause_reset_s is not None and self.pause_reset_s < 0:
             raise ValueError(f"pause_reset_s must be >= 0, got {self.pause_reset_s}")
+        if self.final_eot_margin is not None and self.final_eot_margin < 0:
+            raise ValueError(f"final_eot_margin must be >= 0, got {self.final_eot_margin}")
 
     @property
     def block_frames(self) -> int:
@@ -158,6 +166,7 @@ def _merge_punctuation(items: list[tuple[str, list[int], float, float]]) -> list
 
 
 DEFAULT_PAUSE_RESET_S = 1.5  # for a streaming-tuned model (StreamConfig.pause_reset_s = None)
+DEFAULT_FINAL_EOT_MARGIN = 1.5  # for a streaming-tuned model (StreamConfig.final_eot_margin = None)
 
 
 class StreamingRecognizer:
@@ -188,6 +197,10 @@ class StreamingRecognizer:
         if pause_s is None:
             pause_s = DEFAULT_PAUSE_RESET_S if is_streaming_tuned(model) else 0.0
         self.pause_frames = round(pause_s * FRAMES_PER_S)  # encoder frames of unchanged text that close a segment
+        margin = self.config.final_eot_margin
+        if margin is None:
+            margin = DEFAULT_FINAL_EOT_MARGIN if is_streaming_tuned(model) else 0.0
+        self.final_eot_margin = margin
         if self.config.word_timestamps:
             from liveloop.asr.timing import warm_up
 
@@ -253,10 +266,12 @@ class StreamingRecognizer:
         feats_last = self.encoder.flush()  # the partial last block
         self.encoder_s += time.process_time() - t0
         self.decoder.block_eot_first = speech
+        self.decoder.eot_margin = self.final_eot_margin
         try:
             upd = [self._decode(feats_last, final=True)] if (feats_last.shape[0] or self.decoder.cross) else []
         finally:
             self.decoder.block_eot_first = False
+            self.decoder.eot_margin = 0.0
         self.mel.reset()
         self.encoder.reset()
         self.decoder.reset()

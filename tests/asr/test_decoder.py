@@ -9,7 +9,7 @@ import pytest
 import torch
 import whisper
 
-from liveloop.asr.decoder import CommitConfig, CommitPolicy, VocabProjection
+from liveloop.asr.decoder import CommitConfig, CommitPolicy, VocabProjection, eot_margin_logp
 from liveloop.asr.recognizer import get_tokenizer, text_decoder_for
 
 V = 10  # scripted vocabulary: 0 = end-of-text, 1… words
@@ -229,3 +229,16 @@ def test_vocab_projection_int8_candidates_rescored_exactly(model, arctic_clip):
     assert VocabProjection(weight, top_k=0).exact
     with pytest.raises(ValueError, match="top_k"):
         VocabProjection(weight, top_k=-1)
+
+
+def test_eot_margin_drops_a_narrow_end_of_text_only():
+    eot = 3
+    narrow = torch.tensor([0.1, 0.2, 0.1, 0.6]).log()  # end-of-text beats token 1 by log 3 ≈ 1.1 nats
+    wide = torch.tensor([0.01, 0.02, 0.01, 0.96]).log()  # by log 48 ≈ 3.9 nats
+    other = torch.tensor([0.1, 0.5, 0.1, 0.3]).log()  # end-of-text is not the argmax
+    out = eot_margin_logp(torch.stack([narrow, wide, other]), eot, margin=1.5)
+    assert out[0, eot] == -np.inf and int(out[0].argmax()) == 1
+    torch.testing.assert_close(out[0].exp().sum(), torch.tensor(1.0))  # renormalised
+    torch.testing.assert_close(out[1:], torch.stack([wide, other]))
+    rows = torch.stack([wide, other])
+    assert eot_margin_logp(rows, eot, margin=1.5) is rows  # nothing narrow: returned as it is

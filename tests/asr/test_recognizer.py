@@ -55,6 +55,8 @@ def test_config_validation():
         StreamConfig(max_segment_s=40)
     with pytest.raises(ValueError, match="vocab_top_k"):
         StreamConfig(vocab_top_k=-1)
+    with pytest.raises(ValueError, match="final_eot_margin must be >= 0"):
+        StreamConfig(final_eot_margin=-1.0)
 
 
 def test_int8_vocabulary_candidates_write_the_same_words(tuned, arctic_clip):
@@ -127,3 +129,9 @@ def test_pause_reset_default_follows_the_model(model, tuned):
     assert StreamingRecognizer(model, StreamConfig(chunk_ms=300)).pause_frames == 0
     assert StreamingRecognizer(tuned, StreamConfig(chunk_ms=300)).pause_frames == 75  # 1.5 s of 20 ms frames
     assert StreamingRecognizer(model, StreamConfig(chunk_ms=300, pause_reset_s=1.0)).pause_frames == 50
+
+
+def test_final_eot_margin_is_on_for_the_tuned_model_only(model, tuned):
+    assert StreamingRecognizer(model).final_eot_margin == 0.0  # whisper's own end-of-text
+    assert StreamingRecognizer(tuned).final_eot_margin == 1.5
+    assert StreamingRecognizer(tuned, StreamConfig(final_eot_margin=0.0)).final_eot_margin == 0.0
