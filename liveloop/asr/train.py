@@ -249,24 +249,26 @@ class OfflineFeatures:
     the base model (no adapter), and keeps the frames that cover the clip.
     """
 
-    def __init__(self, base: nn.Module, device: torch.device) -> None:
+    def __init__(self, base: nn.Module, device: torch.device, cache: bool = True) -> None:
         self.base = base.eval()
         self.device = device
-        self._cache: dict[int, Tensor] = {}
+        self.cache = cache  # off for examples composed afresh every step (they are never seen twice)
+        self._cache: dict[int, tuple[Example, Tensor]] = {}  # id → (the example itself, its frames)
 
     def __call__(self, ex: Example, n_frames: int) -> Tensor:
-        key = id(ex)
-        hit = self._cache.get(key)
-        if hit is None or hit.shape[0] < n_frames:
-            mel_fe = StreamingLogMel(LogMelConfig(self.base.dims.n_mels))
-            padded = np.zeros(30 * SAMPLE_RATE, np.float32)
-            padded[: min(ex.audio.size, padded.size)] = ex.audio[: padded.size]
-            mel = torch.cat([mel_fe.feed(padded), mel_fe.flush(0)], 1)[:, :3000]
-            with torch.no_grad():
-                feats = encode_parallel(self.base, mel[None].to(self.device), block_frames=None)[0]
-            hit = feats[:n_frames].to(torch.float16)
-            self._cache[key] = hit
-        return hit[:n_frames].float()
+        hit = self._cache.get(id(ex))
+        if hit is not None and hit[0] is ex:  # the entry holds the example, so its id cannot be reused
+            return hit[1][:n_frames].float()
+        mel_fe = StreamingLogMel(LogMelConfig(self.base.dims.n_mels))
+        padded = np.zeros(30 * SAMPLE_RATE, np.float32)
+        padded[: min(ex.audio.size, padded.size)] = ex.audio[: padded.size]
+        mel = torch.cat([mel_fe.feed(padded), mel_fe.flush(0)], 1)[:, :3000]
+        with torch.no_grad():
+            feats = encode_parallel(self.base, mel[None].to(self.device), block_frames=None)[0]
+        clip = feats[: max(n_frames, -(-ex.audio.size // 320))].to(torch.float16)  # every frame of the clip
+        if self.cache:
+            self._cache[id(ex)] = (ex, clip)
+        return clip[:n_frames].float()
 
 
 def train_step(
@@ -331,7 +333,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     composed = cfg.concat > 1 or cfg.lead_s > 0 or cfg.phone_p > 0
     out = Path(cfg.out)
     log(f"training {sum(p.numel() for p in params)} LoRA parameters on {device}, {cfg.steps} steps → {out}")
-    teacher = OfflineFeatures(base.to(device), device) if cfg.distill > 0 else None
+    teacher = OfflineFeatures(base.to(device), device, cache=not composed) if cfg.distill > 0 else None
     t0, ema = time.perf_counter(), None
     bar = tqdm(range(cfg.steps), desc="asr train", unit="step")
     for step in bar:

@@ -128,6 +128,10 @@ def test_distillation_pulls_the_causal_encoder_towards_the_offline_one(model, ar
     feats = teacher(ex, 100)
     assert feats.shape == (100, model.dims.n_audio_state)
     assert teacher(ex, 50).shape[0] == 50 and len(teacher._cache) == 1  # computed once per clip
+    torch.testing.assert_close(teacher(ex, 100), feats)
+    fresh = OfflineFeatures(model, torch.device("cpu"), cache=False)  # composed examples: nothing kept
+    torch.testing.assert_close(fresh(ex, 100), feats)
+    assert not fresh._cache
     args = (ex, 300)
     sot, dev = list(tok.sot_sequence_including_notimestamps), torch.device("cpu")
     plain = train_step(m, *args, TrainConfig(cuts=2), sot, tok.eot, random.Random(0), dev, teacher)
