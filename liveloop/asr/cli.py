@@ -55,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument(
         "--distill", type=float, default=0.0, help="weight of the offline-encoder distillation term (default 0: off)"
     )
+    t.add_argument("--speed", type=float, default=0.0, help="speed perturbation: factor in [1-S, 1+S] (default 0: off)")
+    t.add_argument("--espeak-clips", type=int, default=0, help="extra clips in espeak-ng voices (needs --text mixed)")
+    t.add_argument("--espeak-max-wer", type=float, default=0.1, help="keep an espeak-ng clip if offline WER <= this")
+    t.add_argument("--batch", type=int, default=1, help="examples per optimizer step (default 1)")
+    t.add_argument("--max-minutes", type=float, default=0.0, help="time budget; the LR decays over it (0: steps only)")
     t.add_argument("--log", default="", help="also append progress lines to this file")
     t.set_defaults(func=_train)
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
@@ -83,6 +88,11 @@ def _train(args: argparse.Namespace) -> int:
             init=args.init,
             text=args.text,
             distill=args.distill,
+            speed=args.speed,
+            espeak_clips=args.espeak_clips,
+            espeak_max_wer=args.espeak_max_wer,
+            batch=args.batch,
+            max_minutes=args.max_minutes,
         )
     except ValueError as exc:
         print(f"liveloop asr train: {exc}", file=sys.stderr)

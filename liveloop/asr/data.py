@@ -290,6 +290,124 @@ class Piper:
         return resample(pcm.astype(np.float32), self.rate)
 
 
+# espeak-ng English voices x variants: a formant synthesizer, far from a person, but many vocal tracts,
+# pitches, rates and accents (the Piper voice is one man's). Voices are the `espeak-ng --voices=en` names.
+ESPEAK_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029")
+ESPEAK_VARIANTS = (
+    *(f"m{i}" for i in range(1, 8)),
+    *(f"f{i}" for i in range(1, 6)),
+    *(f"klatt{i}" for i in ("", "2", "3", "4")),
+    "Alex", "Annie", "Andy", "belinda", "benjamin", "caleb", "david", "edward", "grandma", "grandpa",
+    "iven", "john", "linda", "max", "michel", "norbert", "paul", "robert", "steph", "travis", "victor",
+)  # fmt: skip
+
+
+class EspeakError(RuntimeError):
+    """espeak-ng is missing or failed on a sentence."""
+
+
+class Espeak:
+    """espeak-ng (the Debian package) as a many-voiced speaker, 16 kHz float32 out."""
+
+    def __init__(self, binary: str = "espeak-ng") -> None:
+        import shutil
+
+        path = shutil.which(binary)
+        if path is None:
+            raise EspeakError(f"{binary} not found: install the Debian package espeak-ng (bootstrap.sh does)")
+        self.binary = path
+        self.voices, self.variants = self._listing()
+
+    def _listing(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The language names and variant names this espeak-ng knows (it falls back silently on others)."""
+        import subprocess
+
+        def table(arg: str) -> list[list[str]]:
+            text = subprocess.run([self.binary, arg], capture_output=True, text=True, timeout=30, check=False).stdout
+            return [line.split() for line in text.splitlines()[1:] if len(line.split()) >= 5]
+
+        voices = frozenset(row[1] for row in table("--voices") if row[1] != "variant")
+        variants = frozenset(row[4].split("/", 1)[1] for row in table("--voices=variant") if "/" in row[4])
+        return voices, variants
+
+    def __call__(
+        self, text: str, voice: str = "en-us", variant: str = "", wpm: int = 165, pitch: int = 50
+    ) -> np.ndarray:
+        import io
+        import subprocess
+        import wave
+
+        from liveloop.asr.audio import resample
+
+        if voice not in self.voices:
+            raise EspeakError(f"espeak-ng has no voice {voice!r} (see `espeak-ng --voices`)")
+        if variant and variant not in self.variants:
+            raise EspeakError(f"espeak-ng has no variant {variant!r} (see `espeak-ng --voices=variant`)")
+        name = f"{voice}+{variant}" if variant else voice
+        proc = subprocess.run(
+            [self.binary, "-v", name, "-s", str(wpm), "-p", str(pitch), "--stdout", text],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        if proc.returncode != 0 or not proc.stdout:
+            raise EspeakError(f"espeak-ng -v {name} failed (rc {proc.returncode}): {proc.stderr.decode()[:200]}")
+        with wave.open(io.BytesIO(proc.stdout)) as w:
+            rate, n = w.getframerate(), w.getnframes()
+            frames = w.readframes(n)
+        # espeak-ng writes to a pipe with an unknown length in the header: take the bytes that are there
+        pcm = np.frombuffer(frames[: len(frames) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
+        if pcm.size == 0:
+            pcm = (
+                np.frombuffer(proc.stdout[44:][: (len(proc.stdout) - 44) // 2 * 2], "<i2").astype(np.float32) / 32768.0
+            )
+        return resample(pcm, rate)
+
+    @staticmethod
+    def random_voice(rng: np.random.Generator) -> dict[str, object]:
+        """A voice, variant, rate (130–200 wpm) and pitch (25–75) drawn at random."""
+        return {
+            "voice": ESPEAK_VOICES[int(rng.integers(len(ESPEAK_VOICES)))],
+            "variant": ESPEAK_VARIANTS[int(rng.integers(len(ESPEAK_VARIANTS)))],
+            "wpm": int(rng.integers(130, 201)),
+            "pitch": int(rng.integers(25, 76)),
+        }
+
+
+def word_errors(reference: str, hypothesis: str) -> float:
+    """Word error rate of `hypothesis` against `reference` (TTS's normaliser; 1.0 for an empty reference)."""
+    from liveloop.tts.evaluate import normalize
+
+    ref, hyp = normalize(reference).split(), normalize(hypothesis).split()
+    if not ref:
+        return 1.0
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i]
+        for j, h in enumerate(hyp, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
+        prev = cur
+    return prev[-1] / len(ref)
+
+
+def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Play `audio` `factor` times faster (pitch and formants move with it, as a shorter or longer vocal
+    tract would): Kaldi's speed perturbation. Word times scale by 1/factor. A polyphase resampler
+    (scipy's) with the factor as a ratio of small integers: this runs per training example, also on a
+    GPU machine without PyAV."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    if not 0.5 <= factor <= 2.0:
+        raise ValueError(f"speed factor must be in [0.5, 2], got {factor}")
+    ratio = Fraction(factor).limit_denominator(50)
+    if ratio == 1:
+        return audio
+    # n samples become n / factor: up by the denominator, down by the numerator
+    return resample_poly(audio, ratio.denominator, ratio.numerator).astype(np.float32)
+
+
 def augment(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Gain, additive noise (5–30 dB SNR) and, sometimes, a synthetic room (exponentially decaying noise IR)."""
     x = audio * rng.uniform(0.3, 1.2)

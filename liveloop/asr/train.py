@@ -93,6 +93,14 @@ class TrainConfig:
     # weight of the encoder distillation term: the causal encoder's frames are pulled towards the
     # offline (full attention, 30 s padded, no adapter) encoder's on the same audio; 0 = off
     distill: float = 0.0
+    # speaker variety: speed perturbation by a factor in [1 - speed, 1 + speed] per example (0 = off), and
+    # `espeak_clips` more clips from espeak-ng's voices (kept only where offline Whisper heard the text with
+    # at most `espeak_max_wer` word errors: its labels are the offline model's, like Piper's)
+    speed: float = 0.0
+    espeak_clips: int = 0
+    espeak_max_wer: float = 0.1
+    batch: int = 1  # examples per optimizer step (their gradients summed; a GPU can take several)
+    max_minutes: float = 0.0  # time budget: training ends at `steps` or here, and the LR decays over whichever is first
 
     def __post_init__(self) -> None:
         if self.clips < 1 or self.steps < 1 or self.cuts < 0:
@@ -105,6 +113,15 @@ class TrainConfig:
             )
         if self.distill < 0:
             raise ValueError(f"distill must be >= 0, got {self.distill}")
+        if not 0.0 <= self.speed <= 0.5 or self.espeak_clips < 0 or not 0.0 <= self.espeak_max_wer <= 1.0:
+            raise ValueError(
+                f"need 0 <= speed <= 0.5, espeak_clips >= 0, 0 <= espeak_max_wer <= 1; got {self.speed}, "
+                f"{self.espeak_clips}, {self.espeak_max_wer}"
+            )
+        if self.batch < 1 or self.max_minutes < 0:
+            raise ValueError(f"need batch >= 1 and max_minutes >= 0; got {self.batch}, {self.max_minutes}")
+        if self.espeak_clips and self.text != "mixed":
+            raise ValueError("espeak_clips needs text='mixed'")
         if not self.chunks_ms or any(c < 20 or c % 20 for c in self.chunks_ms):
             raise ValueError(f"chunks_ms must be multiples of 20 ms, got {self.chunks_ms}")
 
@@ -156,6 +173,61 @@ def build_dataset(model: nn.Module, cfg: TrainConfig, log) -> list[Example]:
     return out
 
 
+def build_espeak_dataset(model: nn.Module, cfg: TrainConfig, log) -> list[Example]:
+    """`cfg.espeak_clips` clips in espeak-ng's voices, self-labelled like Piper's (cached on disk).
+
+    espeak-ng is a formant synthesizer: offline tiny.en mishears many of its voices (about half of the
+    sentences have a word wrong). A clip is kept only if the offline transcript has at most
+    `cfg.espeak_max_wer` word errors against the text read, so no misheard label is taught."""
+    from platformdirs import user_cache_dir
+    from tqdm import tqdm
+
+    from liveloop.asr.data import Espeak, augment, training_sentences, word_errors
+    from liveloop.asr.recognizer import get_tokenizer
+    from liveloop.asr.simulate import transcribe_offline
+
+    root = Path(cfg.data_dir or Path(user_cache_dir("liveloop")) / "asr" / "train_data") / (
+        f"espeak-{cfg.text}-seed{cfg.seed}-wer{cfg.espeak_max_wer:g}"
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    tok = get_tokenizer(model)
+    rng = np.random.default_rng(cfg.seed + 7919)
+    # sentences of their own (another seed than Piper's), never an evaluation sentence
+    sentences = training_sentences(cfg.espeak_clips * 4, seed=cfg.seed + 1, text=cfg.text)
+    speaker = Espeak()
+    out: list[Example] = []
+    tried = 0
+    bar = tqdm(total=cfg.espeak_clips, desc="espeak-ng data", unit="clip")
+    for i, text in enumerate(sentences):
+        if len(out) == cfg.espeak_clips:
+            break
+        f = root / f"{i:05d}.npz"
+        if f.exists():
+            z = np.load(f, allow_pickle=False)
+            meta = json.loads(str(z["words"]))
+            if meta is not None:  # None: a rejected sentence (cached, so a rerun need not hear it again)
+                out.append(Example(z["audio"], [(w[0], w[1]) for w in meta]))
+                bar.update()
+            continue
+        tried += 1
+        voice = Espeak.random_voice(rng)
+        lead, tail = (np.zeros(int(rng.uniform(0.05, 0.6) * SAMPLE_RATE), np.float32) for _ in range(2))
+        audio = augment(np.concatenate([lead, speaker(text, **voice), tail]), rng)[: 29 * SAMPLE_RATE]
+        heard, words = transcribe_offline(model, audio)
+        if word_errors(text, heard) > cfg.espeak_max_wer or not words:
+            np.savez(f, audio=np.zeros(0, np.float32), words=json.dumps(None))
+            continue
+        labelled = [(tok.encode(w), e) for w, _, e in words]
+        np.savez(f, audio=audio, words=json.dumps(labelled))
+        out.append(Example(audio, labelled))
+        bar.update()
+    bar.close()
+    if len(out) < cfg.espeak_clips:
+        log(f"espeak-ng: only {len(out)} of {cfg.espeak_clips} clips passed the label check")
+    log(f"espeak-ng dataset: {len(out)} clips, {sum(e.audio.size for e in out) / SAMPLE_RATE / 60:.1f} min")
+    return out
+
+
 def _noise(n: int, rng: np.random.Generator) -> np.ndarray:
     """Quiet background: white or brown-ish noise at -80…-35 dBFS."""
     x = rng.standard_normal(n)
@@ -191,12 +263,18 @@ def compose(data: list[Example], cfg: TrainConfig, rng: np.random.Generator) -> 
             pause = _noise(int(rng.uniform(0.1, 0.8) * SAMPLE_RATE), rng)
             parts.append(pause)
             t += pause.size / SAMPLE_RATE
-        if t + ex.audio.size / SAMPLE_RATE > 28.5:
+        if t + ex.audio.size / SAMPLE_RATE > 28.5 * (1 - cfg.speed):  # a slowed-down example still fits
             break
         parts.append(ex.audio)
         words += [(toks, t + end) for toks, end in ex.words]
         t += ex.audio.size / SAMPLE_RATE
     audio = np.concatenate(parts) if parts else np.zeros(SAMPLE_RATE, np.float32)
+    if cfg.speed > 0:
+        from liveloop.asr.data import speed_perturb
+
+        factor = float(rng.uniform(1 - cfg.speed, 1 + cfg.speed))
+        audio = speed_perturb(audio, factor)[: 29 * SAMPLE_RATE]
+        words = [(toks, end / factor) for toks, end in words if end / factor <= audio.size / SAMPLE_RATE]
     if cfg.phone_p and rng.random() < cfg.phone_p:
         audio = phone_band(audio)
     return Example(audio, words)
@@ -316,6 +394,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     base = load_whisper(cfg.model)
     data = build_dataset(base, cfg, log)
+    if cfg.espeak_clips:
+        data += build_espeak_dataset(base, cfg, log)
     import copy
 
     model = copy.deepcopy(base).to(device)
@@ -327,30 +407,43 @@ def train(cfg: TrainConfig, log=print) -> Path:
     tok = get_tokenizer(base)
     sot, eot = list(tok.sot_sequence_including_notimestamps), tok.eot
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * max(0.05, 1 - s / cfg.steps))
+    budget_s = cfg.max_minutes * 60
+
+    def lr_factor(step: int, elapsed: float) -> float:  # warm-up, then linear decay over steps or time budget
+        progress = max(step / cfg.steps, elapsed / budget_s if budget_s else 0.0)
+        return min(1.0, (step + 1) / 100) * max(0.05, 1 - progress)
+
     rng = random.Random(cfg.seed)
     np_rng = np.random.default_rng(cfg.seed + 1)
-    composed = cfg.concat > 1 or cfg.lead_s > 0 or cfg.phone_p > 0
+    composed = cfg.concat > 1 or cfg.lead_s > 0 or cfg.phone_p > 0 or cfg.speed > 0
     out = Path(cfg.out)
     log(f"training {sum(p.numel() for p in params)} LoRA parameters on {device}, {cfg.steps} steps → {out}")
     teacher = OfflineFeatures(base.to(device), device, cache=not composed) if cfg.distill > 0 else None
     t0, ema = time.perf_counter(), None
     bar = tqdm(range(cfg.steps), desc="asr train", unit="step")
     for step in bar:
-        ex = compose(data, cfg, np_rng) if composed else data[rng.randrange(len(data))]
-        chunk = rng.choice(cfg.chunks_ms)
-        loss = train_step(model, ex, chunk, cfg, sot, eot, rng, device, teacher)
+        elapsed = time.perf_counter() - t0
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * lr_factor(step, elapsed)
         opt.zero_grad()
-        loss.backward()
+        total = 0.0
+        for _ in range(cfg.batch):
+            ex = compose(data, cfg, np_rng) if composed else data[rng.randrange(len(data))]
+            chunk = rng.choice(cfg.chunks_ms)
+            loss = train_step(model, ex, chunk, cfg, sot, eot, rng, device, teacher) / cfg.batch
+            loss.backward()
+            total += loss.item()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        sched.step()
-        ema = float(loss) if ema is None else 0.95 * ema + 0.05 * float(loss)
+        ema = total if ema is None else 0.95 * ema + 0.05 * total
         bar.set_postfix(loss=f"{ema:.3f}", chunk=chunk)
+        last = step + 1 == cfg.steps or bool(budget_s and time.perf_counter() - t0 >= budget_s)
         if (step + 1) % 25 == 0:
             log(f"step {step + 1}/{cfg.steps} loss {ema:.4f} elapsed {time.perf_counter() - t0:.0f}s")
-        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+        if (step + 1) % cfg.save_every == 0 or last:
             meta = {**asdict(cfg), "chunks_ms": list(cfg.chunks_ms), "step": step + 1, "loss_ema": ema}
             save_adapter(model, out, rank=cfg.rank, alpha=cfg.alpha, chunk_ms=max(cfg.chunks_ms), meta=meta)
+        if last:
+            break
     log(f"saved adapter {out} ({out.stat().st_size / 1e6:.2f} MB) after {time.perf_counter() - t0:.0f}s")
     return out

@@ -34,3 +34,34 @@ def test_quick_dev_set_mixes_real_and_synthetic_speech():
     assert {"arctic_a0007", "librivox_0880", "cards_005", "piper_0"} <= set(names)
     assert all(c.reference for c in clips)
     assert len(names) == len(set(names))
+
+
+def test_espeak_speaks_in_many_voices():
+    from liveloop.asr.data import Espeak
+
+    speaker = Espeak()
+    a = speaker("Turn left at the door.", voice="en-us", variant="f2", wpm=170, pitch=60)
+    b = speaker("Turn left at the door.", voice="en-gb-scotland", variant="m3", wpm=140, pitch=30)
+    assert a.dtype == np.float32 and b.dtype == np.float32
+    assert 0.8 < a.size / SAMPLE_RATE < 3.0 and b.size > a.size  # slower speech lasts longer
+    assert np.abs(a).max() > 0.05
+    rng = np.random.default_rng(0)
+    voices = [Espeak.random_voice(rng) for _ in range(20)]
+    assert len({(v["voice"], v["variant"]) for v in voices}) > 10
+
+
+def test_espeak_errors_name_the_voice():
+    from liveloop.asr.data import Espeak, EspeakError
+
+    with pytest.raises(EspeakError, match="no-such-voice"):
+        Espeak()("hello", voice="no-such-voice")
+    with pytest.raises(EspeakError, match="not found"):
+        Espeak("espeak-ng-missing")
+
+
+def test_word_errors_counts_edits_after_normalising():
+    from liveloop.asr.data import word_errors
+
+    assert word_errors("Turn left, now!", "turn left now") == 0.0
+    assert word_errors("a b c d", "a x c") == pytest.approx(0.5)
+    assert word_errors("", "anything") == 1.0

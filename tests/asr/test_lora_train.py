@@ -181,3 +181,47 @@ def test_compose_shifts_word_ends_and_keeps_the_audio():
         assert ends[-1] <= ex.audio.size / 16000 - 0.5 + 1e-6  # the last clip's last word, 0.5 s before its end
         starts = [e - 1.5 for e in ends[1::2]]  # each clip's audio starts 1.5 s before its second word's end
         assert all(np.all(ex.audio[round(s * 16000) : round(s * 16000) + 100] == np.float32(0.1)) for s in starts)
+
+
+def test_speed_perturbation_scales_audio_and_word_ends_together():
+    from liveloop.asr.train import compose
+
+    # a 440 Hz tone with a word ending at 1.0 s: played 1.2x faster it is 528 Hz and the word ends at 1/1.2 s
+    t = np.arange(16000 * 2) / 16000
+    clip = Example(np.sin(2 * np.pi * 440 * t).astype(np.float32), [([7], 1.0), ([8], 2.0)])
+    cfg = TrainConfig(speed=0.2)
+    rng = np.random.default_rng(3)
+    seen = []
+    for _ in range(8):
+        ex = compose([clip], cfg, rng)
+        factor = clip.audio.size / ex.audio.size
+        assert 0.8 - 0.01 <= factor <= 1.2 + 0.01
+        assert ex.words[0][1] == pytest.approx(1.0 / factor, rel=0.02)
+        spectrum = np.abs(np.fft.rfft(ex.audio))
+        assert np.argmax(spectrum) * 16000 / ex.audio.size == pytest.approx(440 * factor, rel=0.01)
+        seen.append(factor)
+    assert max(seen) - min(seen) > 0.1  # the factor varies per example
+
+
+def test_train_config_rejects_bad_variety_settings():
+    with pytest.raises(ValueError, match="speed"):
+        TrainConfig(speed=0.9)
+    with pytest.raises(ValueError, match="espeak_clips needs text='mixed'"):
+        TrainConfig(espeak_clips=5)
+    with pytest.raises(ValueError, match="batch"):
+        TrainConfig(batch=0)
+
+
+def test_training_with_a_batch_and_a_time_budget_stops_and_saves(model, arctic_clip, tmp_path, monkeypatch):
+    import liveloop.asr.train as T
+
+    words = [([int(t) for t in get_tokenizer(model).encode(" Hello")], 0.6)]
+    data = [Example(arctic_clip[: 16000 * 2], words)]
+    monkeypatch.setattr(T, "build_dataset", lambda base, cfg, log: data)
+    out = tmp_path / "a.pt"
+    cfg = TrainConfig(steps=1000, batch=2, max_minutes=1e-4, speed=0.1, chunks_ms=(300,), save_every=500, out=str(out))
+    lines: list[str] = []
+    T.train(cfg, lines.append)
+    meta = torch.load(out, map_location="cpu", weights_only=False)["meta"]
+    assert 1 <= meta["step"] < 1000 and meta["batch"] == 2  # the budget (6 ms) ended it, and it saved
+    assert any("saved adapter" in line for line in lines)
