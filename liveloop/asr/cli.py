@@ -58,6 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--speed", type=float, default=0.0, help="speed perturbation: factor in [1-S, 1+S] (default 0: off)")
     t.add_argument("--espeak-clips", type=int, default=0, help="extra clips in espeak-ng voices (needs --text mixed)")
     t.add_argument("--espeak-max-wer", type=float, default=0.1, help="keep an espeak-ng clip if offline WER <= this")
+    t.add_argument(
+        "--real", default="", choices=("", "tiny.en", "base"), help="add people's speech labelled by this offline model"
+    )
+    t.add_argument("--real-repeat", type=int, default=1, help="times each piece of people's speech is in the data")
     t.add_argument("--batch", type=int, default=1, help="examples per optimizer step (default 1)")
     t.add_argument("--max-minutes", type=float, default=0.0, help="time budget; the LR decays over it (0: steps only)")
     t.add_argument("--log", default="", help="also append progress lines to this file")
@@ -91,6 +95,8 @@ def _train(args: argparse.Namespace) -> int:
             speed=args.speed,
             espeak_clips=args.espeak_clips,
             espeak_max_wer=args.espeak_max_wer,
+            real_teacher=args.real,
+            real_repeat=args.real_repeat,
             batch=args.batch,
             max_minutes=args.max_minutes,
         )

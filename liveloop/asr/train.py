@@ -99,6 +99,10 @@ class TrainConfig:
     speed: float = 0.0
     espeak_clips: int = 0
     espeak_max_wer: float = 0.1
+    # people's speech (`data.TRAINING_SPEECH_ASSETS`), labelled by this offline model ("" = off; "base" is the
+    # multilingual base, a better teacher than tiny.en), cut at pauses; each piece appears `real_repeat` times
+    real_teacher: str = ""
+    real_repeat: int = 1
     batch: int = 1  # examples per optimizer step (their gradients summed; a GPU can take several)
     max_minutes: float = 0.0  # time budget: training ends at `steps` or here, and the LR decays over whichever is first
 
@@ -117,6 +121,11 @@ class TrainConfig:
             raise ValueError(
                 f"need 0 <= speed <= 0.5, espeak_clips >= 0, 0 <= espeak_max_wer <= 1; got {self.speed}, "
                 f"{self.espeak_clips}, {self.espeak_max_wer}"
+            )
+        if self.real_teacher not in ("", "tiny.en", "base") or self.real_repeat < 1:
+            raise ValueError(
+                f"real_teacher must be '', 'tiny.en' or 'base' and real_repeat >= 1; got {self.real_teacher!r}, "
+                f"{self.real_repeat}"
             )
         if self.batch < 1 or self.max_minutes < 0:
             raise ValueError(f"need batch >= 1 and max_minutes >= 0; got {self.batch}, {self.max_minutes}")
@@ -226,6 +235,55 @@ def build_espeak_dataset(model: nn.Module, cfg: TrainConfig, log) -> list[Exampl
         log(f"espeak-ng: only {len(out)} of {cfg.espeak_clips} clips passed the label check")
     log(f"espeak-ng dataset: {len(out)} clips, {sum(e.audio.size for e in out) / SAMPLE_RATE / 60:.1f} min")
     return out
+
+
+def build_real_dataset(model: nn.Module, cfg: TrainConfig, log) -> list[Example]:
+    """People's speech (`data.training_speech`), labelled by the offline `cfg.real_teacher` and cut at pauses.
+
+    The teacher transcribes each recording (greedy, word timestamps). Words of a segment it is unsure of
+    (mean log-probability < -0.8, no-speech probability > 0.5, or a repetitive text) and words below
+    0.3 probability are untrusted, and `data.cut_at_pauses` keeps them out of every piece. Cached on disk."""
+    import whisper
+    from platformdirs import user_cache_dir
+    from tqdm import tqdm
+
+    from liveloop.asr.data import cut_at_pauses, training_speech
+    from liveloop.asr.recognizer import get_tokenizer
+    from liveloop.asr.weights import load_whisper
+
+    root = Path(cfg.data_dir or Path(user_cache_dir("liveloop")) / "asr" / "train_data") / f"real-{cfg.real_teacher}"
+    root.mkdir(parents=True, exist_ok=True)
+    tok = get_tokenizer(model)
+    teacher = None
+    out: list[Example] = []
+    recordings = training_speech()
+    for i, (name, audio) in enumerate(tqdm(recordings, desc=f"people's speech ({cfg.real_teacher})", unit="file")):
+        done = root / f"{i:03d}.json"
+        if not done.exists():
+            teacher = teacher or load_whisper(cfg.real_teacher)
+            threads = torch.get_num_threads()
+            res = whisper.transcribe(
+                teacher, audio, language="en", temperature=0.0, fp16=False, word_timestamps=True, verbose=None,
+                condition_on_previous_text=False,
+            )  # fmt: skip
+            torch.set_num_threads(threads)
+            words = []
+            for seg in res["segments"]:
+                seg_ok = seg["avg_logprob"] >= -0.8 and seg["no_speech_prob"] <= 0.5 and seg["compression_ratio"] <= 2.4
+                for w in seg.get("words", []):
+                    words.append((w["word"], float(w["start"]), float(w["end"]), seg_ok and w["probability"] >= 0.3))
+            pieces = cut_at_pauses(words, audio.size / SAMPLE_RATE)
+            for k, (start, end, ws) in enumerate(pieces):
+                clip = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+                labelled = [(tok.encode(w), e) for w, e in ws]
+                np.savez(root / f"{i:03d}-{k:03d}.npz", audio=clip, words=json.dumps(labelled))
+            trusted = int(sum(bool(ok) for *_, ok in words))
+            done.write_text(json.dumps({"file": name, "words": len(words), "trusted": trusted, "pieces": len(pieces)}))
+        for f in sorted(root.glob(f"{i:03d}-*.npz")):
+            z = np.load(f, allow_pickle=False)
+            out.append(Example(z["audio"], [(w[0], w[1]) for w in json.loads(str(z["words"]))]))
+    log(f"people's speech: {len(out)} pieces, {sum(e.audio.size for e in out) / SAMPLE_RATE / 60:.1f} min")
+    return out * cfg.real_repeat
 
 
 def _noise(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -396,6 +454,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
     data = build_dataset(base, cfg, log)
     if cfg.espeak_clips:
         data += build_espeak_dataset(base, cfg, log)
+    if cfg.real_teacher:
+        data += build_real_dataset(base, cfg, log)
     import copy
 
     model = copy.deepcopy(base).to(device)

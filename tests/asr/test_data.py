@@ -65,3 +65,30 @@ def test_word_errors_counts_edits_after_normalising():
     assert word_errors("Turn left, now!", "turn left now") == 0.0
     assert word_errors("a b c d", "a x c") == pytest.approx(0.5)
     assert word_errors("", "anything") == 1.0
+
+
+def test_cut_at_pauses_makes_pieces_of_trusted_words():
+    from liveloop.asr.data import cut_at_pauses
+
+    # 3 words, a 0.5 s pause, 2 words, an untrusted word, 2 words; 1 s each word, tight inside a phrase
+    words = [
+        ("a", 0.0, 1.0, True),
+        ("b", 1.0, 2.0, True),
+        ("c", 2.0, 3.0, True),
+        ("d", 3.5, 4.5, True),
+        ("e", 4.5, 5.5, True),
+        ("x", 5.5, 6.5, False),
+        ("f", 6.5, 7.5, True),
+        ("g", 7.5, 8.5, True),
+    ]
+    pieces = cut_at_pauses(words, duration_s=9.0, max_s=20.0, min_s=2.5)
+    assert [[w for w, _ in p[2]] for p in pieces] == [["a", "b", "c"], ["d", "e"], ["f", "g"]]
+    (s0, e0, w0), (s1, e1, _), (s2, e2, w2) = pieces
+    assert s0 == 0.0 and e0 == pytest.approx(3.25) and w0[-1][1] == pytest.approx(3.0)  # mid-pause cut
+    assert s1 == pytest.approx(3.25) and e1 == pytest.approx(5.5)  # stops where the untrusted word starts
+    assert s2 == pytest.approx(6.5) and e2 == pytest.approx(8.8) and w2[0][1] == pytest.approx(1.0)
+    # nothing longer than max_s: a 30 s run of 1 s words with a wider pause at 12 s
+    long = [(str(k), k + (0.3 if k >= 12 else 0.0), k + 1 + (0.3 if k >= 12 else 0.0), True) for k in range(30)]
+    pieces = cut_at_pauses(long, duration_s=31.0, max_s=20.0, min_s=25.0)
+    assert all(e - s <= 20.0 for s, e, _ in pieces) and sum(len(w) for *_, w in pieces) == 30
+    assert pieces[0][2][-1][0] == "11"  # the cut fell in the widest pause
