@@ -458,11 +458,12 @@ def train(cfg: TrainConfig, log=print) -> Path:
         data += build_real_dataset(base, cfg, log)
     import copy
 
-    model = copy.deepcopy(base).to(device)
+    model = copy.deepcopy(base)
     params = add_lora(model, cfg.rank, cfg.alpha)
     if cfg.init:
         load_lora_state(model, Path(cfg.init))
         log(f"continuing from {cfg.init}")
+    model.to(device)  # after add_lora: the adapter's parameters move too (in place, so `params` stay them)
     model.train()
     tok = get_tokenizer(base)
     sot, eot = list(tok.sot_sequence_including_notimestamps), tok.eot
