@@ -34,50 +34,57 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     asr = sub.add_parser("asr", help="speech recognition tools")
     asr_sub = asr.add_subparsers(dest="asr_command", metavar="ASR_COMMAND")
-    t = asr_sub.add_parser("train", help="LoRA fine-tuning of the causal Whisper (streaming objective)")
-    t.add_argument("--model", default="tiny.en")
-    t.add_argument("--clips", type=int, default=600, help="synthetic training utterances (default 600)")
-    t.add_argument("--steps", type=int, default=4000)
-    t.add_argument("--chunks", default="100,200,300,1000", help="chunk sizes in ms, sampled per step")
-    t.add_argument("--cuts", type=int, default=6, help="cut points per clip per step (plus the whole clip)")
-    t.add_argument("--rank", type=int, default=8)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    t.add_argument("--save-every", type=int, default=250)
-    t.add_argument("--out", default="liveloop/asr/adapters/tiny.en-causal.pt")
-    t.add_argument("--data-dir", default="", help="cache of synthesized clips (default: user cache dir)")
-    t.add_argument("--concat", type=int, default=1, help="up to N cached clips per example, with pauses (default 1)")
-    t.add_argument("--lead-s", type=float, default=0.0, help="max noise-only lead (s), half the examples")
-    t.add_argument("--phone-p", type=float, default=0.0, help="share of examples band-limited to 300-3400 Hz")
-    t.add_argument("--init", default="", help="continue training from this adapter")
-    t.add_argument("--text", default="templates", choices=("templates", "mixed"), help="training sentences")
-    t.add_argument(
-        "--distill", type=float, default=0.0, help="weight of the offline-encoder distillation term (default 0: off)"
+    t = asr_sub.add_parser(
+        "train",
+        help="LoRA fine-tuning of the causal Whisper (streaming objective)",
+        description="With no flags: the shipped adapter's recipe (asr.train.SHIPPED_RECIPE); flags override it.",
     )
-    t.add_argument("--speed", type=float, default=0.0, help="speed perturbation: factor in [1-S, 1+S] (default 0: off)")
-    t.add_argument("--espeak-clips", type=int, default=0, help="extra clips in espeak-ng voices (needs --text mixed)")
-    t.add_argument("--espeak-max-wer", type=float, default=0.1, help="keep an espeak-ng clip if offline WER <= this")
+    t.add_argument("--model", default=None)
+    t.add_argument("--clips", type=int, default=None, help="Piper training utterances (recipe: 400)")
+    t.add_argument("--steps", type=int, default=None, help="optimizer steps (recipe: 3716)")
+    t.add_argument("--chunks", default=None, help="chunk sizes in ms, sampled per step (default 100,200,300,1000)")
+    t.add_argument("--cuts", type=int, default=None, help="cut points per clip per step (plus the whole clip)")
+    t.add_argument("--rank", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    t.add_argument("--save-every", type=int, default=None)
+    t.add_argument("--out", default=None, help="adapter file (default: the bundled one's path)")
+    t.add_argument("--data-dir", default=None, help="cache of synthesized clips (default: user cache dir)")
+    t.add_argument("--concat", type=int, default=None, help="up to N cached clips per example, with pauses (recipe: 2)")
+    t.add_argument("--lead-s", type=float, default=None, help="max noise-only lead (s), half the examples")
+    t.add_argument("--phone-p", type=float, default=None, help="share of examples band-limited to 300-3400 Hz")
+    t.add_argument("--init", default=None, help="continue training from this adapter")
+    t.add_argument("--text", default=None, choices=("templates", "mixed"), help="training sentences (recipe: mixed)")
+    t.add_argument("--distill", type=float, default=None, help="weight of the offline-encoder distillation term")
+    t.add_argument("--speed", type=float, default=None, help="speed perturbation: factor in [1-S, 1+S] (recipe: 0.15)")
     t.add_argument(
-        "--real", default="", choices=("", "tiny.en", "base"), help="add people's speech labelled by this offline model"
+        "--espeak-clips", type=int, default=None, help="extra clips in espeak-ng voices (needs --text mixed)"
     )
-    t.add_argument("--real-repeat", type=int, default=1, help="times each piece of people's speech is in the data")
-    t.add_argument("--batch", type=int, default=1, help="examples per optimizer step (default 1)")
-    t.add_argument("--max-minutes", type=float, default=0.0, help="time budget; the LR decays over it (0: steps only)")
+    t.add_argument("--espeak-max-wer", type=float, default=None, help="keep an espeak-ng clip if offline WER <= this")
+    t.add_argument(
+        "--real",
+        default=None,
+        choices=("", "tiny.en", "base"),
+        help="people's speech labelled by this model (recipe: base)",
+    )
+    t.add_argument("--real-repeat", type=int, default=None, help="times each piece of people's speech is in the data")
+    t.add_argument("--batch", type=int, default=None, help="examples per optimizer step (default 1)")
+    t.add_argument("--max-minutes", type=float, default=None, help="time budget; the LR decays over it (0: steps only)")
     t.add_argument("--log", default="", help="also append progress lines to this file")
     t.set_defaults(func=_train)
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
 
 
 def _train(args: argparse.Namespace) -> int:
-    from liveloop.asr.train import TrainConfig, train
+    from liveloop.asr.train import recipe_config, train
 
     try:
-        cfg = TrainConfig(
+        cfg = recipe_config(
             model=args.model,
             clips=args.clips,
             steps=args.steps,
-            chunks_ms=tuple(int(c) for c in args.chunks.split(",")),
+            chunks_ms=tuple(int(c) for c in args.chunks.split(",")) if args.chunks else None,
             cuts=args.cuts,
             rank=args.rank,
             lr=args.lr,

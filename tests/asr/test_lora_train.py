@@ -224,4 +224,18 @@ def test_training_with_a_batch_and_a_time_budget_stops_and_saves(model, arctic_c
     T.train(cfg, lines.append)
     meta = torch.load(out, map_location="cpu", weights_only=False)["meta"]
     assert 1 <= meta["step"] < 1000 and meta["batch"] == 2  # the budget (6 ms) ended it, and it saved
+    assert meta["steps"] == meta["step"] and meta["max_minutes"] == 0.0 and meta["budget_minutes"] == 1e-4
     assert any("saved adapter" in line for line in lines)
+
+
+def test_the_shipped_adapter_was_made_by_the_recipe():
+    """`liveloop asr train` with no flags reproduces the bundled adapter's configuration."""
+    from liveloop.asr.lora import BUNDLED
+    from liveloop.asr.train import SHIPPED_RECIPE, recipe_config
+
+    meta = torch.load(BUNDLED, map_location="cpu", weights_only=False)["meta"]
+    cfg = recipe_config()
+    for key in (*SHIPPED_RECIPE, "rank", "alpha", "lr", "seed", "cuts", "lead_s", "phone_p", "distill", "batch"):
+        assert meta[key] == getattr(cfg, key), key
+    assert tuple(meta["chunks_ms"]) == cfg.chunks_ms and meta["step"] == cfg.steps and not meta["init"]
+    assert recipe_config(steps=5, speed=None).steps == 5 and recipe_config(speed=None).speed == 0.15
