@@ -109,6 +109,7 @@ class StepResult:
     revised: int  # tentative tokens dropped by the re-check
     eot: bool  # greedy decoding reached end-of-text
     end_confirmed: bool = False  # end-of-text again right after an unchanged text: the last word has ended
+    looped: bool = False  # decoding stopped because the next token would repeat text (a loop rule, not the edge)
 
 
 @dataclass(slots=True)
@@ -153,13 +154,15 @@ class CommitPolicy:
         nxt, nxt_frame = logp[keep], int(frames[n_seq - 1])
         seen = frames[len(self.sot) - 1 : n_seq - 1]
         last_frame = int(seen.max()) if len(seen) else -1
-        eot = False
+        eot = looped = False
         for _ in range(max_new_tokens or cfg.max_new_tokens):
             tok = int(nxt.argmax())
             if tok == src.eot:
                 eot = True
                 break
-            if self._stop(src, final, tok, float(nxt[tok]), nxt_frame, last_frame):
+            stop = self._stop(src, final, tok, float(nxt[tok]), nxt_frame, last_frame)
+            if stop:
+                looped = stop == "loop"
                 break
             self.tentative.append(tok)
             self.tentative_logp.append(float(nxt[tok]))
@@ -181,25 +184,30 @@ class CommitPolicy:
         self.committed.extend(newly)
         del self.tentative[:n_commit], self.tentative_logp[:n_commit], self.tentative_kept[:n_commit]
         return StepResult(
-            committed=newly, tentative=list(self.tentative), revised=revised, eot=eot, end_confirmed=end_confirmed
+            committed=newly,
+            tentative=list(self.tentative),
+            revised=revised,
+            eot=eot,
+            end_confirmed=end_confirmed,
+            looped=looped,
         )
 
-    def _stop(self, src: LogitSource, final: bool, tok: int, logp: float, frame: int, last_frame: int) -> bool:
-        """The stop rules: at the audio edge, going back in time, looping, or unsure."""
+    def _stop(self, src: LogitSource, final: bool, tok: int, logp: float, frame: int, last_frame: int) -> str:
+        """The stop rules: "edge" (wait for audio), "loop" (going back in time or repeating), "unsure", or ""."""
         cfg = self.config
         if not final and frame >= src.n_frames - cfg.edge_frames:
-            return True  # the next token would come from the last frames: wait for more audio
+            return "edge"  # the next token would come from the last frames: wait for more audio
         if not final and cfg.max_back_frames and last_frame >= 0 and frame < last_frame - cfg.max_back_frames:
-            return True  # attention jumped back: the start of a repetition loop
+            return "loop"  # attention jumped back: the start of a repetition loop
         text = [*self.committed, *self.tentative, tok]
         if cfg.max_token_run and len(text) > cfg.max_token_run and len(set(text[-cfg.max_token_run - 1 :])) == 1:
-            return True  # the same token again and again
+            return "loop"  # the same token again and again
         n = cfg.no_repeat_ngram
         if n and len(text) >= 2 * n:
             last = tuple(text[-n:])
             if any(tuple(text[i : i + n]) == last for i in range(len(text) - n)):
-                return True
-        return not final and cfg.min_prob > 0 and float(np.exp(logp)) < cfg.min_prob
+                return "loop"
+        return "unsure" if not final and cfg.min_prob > 0 and float(np.exp(logp)) < cfg.min_prob else ""
 
 
 class VocabProjection:

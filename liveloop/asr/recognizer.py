@@ -11,7 +11,8 @@ position table running out) decodes what is left to end-of-text, commits all
 of it and starts a new segment at the next sample. A segment is also closed
 at a pause: when the decoder's text has not changed for `pause_reset_s` of
 audio while each chunk ends in end-of-text (a real pause, or a decoder that
-stopped after a full stop although speech goes on); the audio after the last
+stopped after a full stop although speech goes on) or in a loop rule's stop
+(the next words would repeat the segment's text); the audio after the last
 word is fed again into the next segment, so nothing heard is dropped.
 
 A word is committed when all its tokens are committed and the next token
@@ -299,7 +300,10 @@ class StreamingRecognizer:
             self._last_end_s = words[-1].end_s
         if self.pause_frames and not final:
             sig = (*self.policy.committed, *self.policy.tentative)
-            if sig != self._text_sig or not res.eot:
+            # a chunk that ends in end-of-text, or in a loop rule's stop (the next words would repeat this
+            # segment's text: "Hello, hello. Hello, hello" on pyannote's call held the decoder there for the
+            # rest of the segment), counts towards the pause; a new segment starts without that history
+            if sig != self._text_sig or not (res.eot or res.looped):
                 self._text_sig, self._text_frames = sig, self.decoder.n_frames
             elif sig and self.decoder.n_frames - self._text_frames >= self.pause_frames:
                 self._pause_due = True

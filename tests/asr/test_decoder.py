@@ -156,8 +156,12 @@ def test_loop_rules_stop_repetition():
     loop = [1, 2, 3, 4] * 5
     src = ScriptedSource(sentence(loop))
     pol = CommitPolicy(SOT, CommitConfig(n_recheck=0, no_repeat_ngram=4, max_new_tokens=50))
-    pol.step(src, final=True)
+    r = pol.step(src, final=True)
     assert pol.committed == [1, 2, 3, 4, 1, 2, 3]  # the 4-gram 1 2 3 4 is not emitted twice
+    assert r.looped and not r.eot  # the recognizer counts this stop towards a pause reset
+    edge = CommitPolicy(SOT, CommitConfig(n_recheck=1, edge_frames=8))
+    r = edge.step(ScriptedSource(sentence([1, 2, 3]), n_frames=25, frame_of=lambda seq: 10 * len(seq)))
+    assert not r.looped and not r.eot  # waiting at the audio's edge is not a loop
 
 
 def test_budget_and_min_prob():

@@ -116,6 +116,20 @@ def test_pause_closes_the_segment_and_keeps_every_word(tuned, arctic_clip, arcti
     assert rec.n_samples == audio.size  # the stream's sample count survived the rewind
 
 
+def test_a_decoder_held_by_a_loop_rule_moves_on(tuned):
+    """pyannote's call opens with 'Hello. Hello. Oh, hello.': at 1 s chunks the tuned model wrote 'Hello, hello.
+    Hello, hello' and the n-gram rule stopped every later chunk there, so the rest of the 30 s call was lost.
+    A loop stop now counts towards a pause reset, and the new segment goes on without that history."""
+    from liveloop.asr.audio import load_audio
+    from liveloop.assets import asset_path
+
+    audio = load_audio(asset_path("pyannote_sample"))
+    rec, updates = _stream(tuned, audio, StreamConfig(chunk_ms=1000))
+    text = " ".join(w.word for u in updates for w in u.words).lower()
+    assert rec.pause_resets >= 1
+    assert "chicago" in text and "jersey" in text  # said 12-25 s into the call
+
+
 def test_pause_reset_off(tuned, arctic_clip, arctic_clip2):
     audio = np.concatenate([arctic_clip2, np.zeros(16000 * 2, np.float32), arctic_clip])
     rec, _ = _stream(tuned, audio, StreamConfig(chunk_ms=300, pause_reset_s=0))
