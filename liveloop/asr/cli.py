@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     t.add_argument("--model", default=None)
     t.add_argument("--clips", type=int, default=None, help="Piper training utterances (recipe: 400)")
-    t.add_argument("--steps", type=int, default=None, help="optimizer steps (recipe: 3716)")
+    t.add_argument("--steps", type=int, default=None, help="optimizer steps (recipe: 2000)")
     t.add_argument("--chunks", default=None, help="chunk sizes in ms, sampled per step (default 100,200,300,1000)")
     t.add_argument("--cuts", type=int, default=None, help="cut points per clip per step (plus the whole clip)")
     t.add_argument("--rank", type=int, default=None)

@@ -21,29 +21,31 @@ CarelessWhisper's recipe, on speech made offline:
 
 The adapter is saved every `--save-every` steps and at the end (a few MB).
 Uses a GPU when one is present. `liveloop asr train` with no flags runs the
-shipped adapter's recipe (`SHIPPED_RECIPE`):
+shipped adapter's recipe (`SHIPPED_RECIPE`), which made it on this CPU:
 
     liveloop asr train --text mixed --clips 400 --speed 0.15 --concat 2 \
-        --real base --real-repeat 4 --steps 3716
+        --real base --real-repeat 4 --steps 2000 --threads 1
 
 400 Piper clips (23.4 min; ≈ 35 min to make on one core) and 158 pieces of
-people's speech (11.3 min, ≈ 19 min to label with base), each piece four times
-in the data, up to two clips per example. The shipped adapter ran it on one
-H200 (3716 steps in a 2.8 min time budget, `--max-minutes`, four configurations
-at once); on this CPU a step takes 1.1–1.7 s on one core, so the same steps
-take 1.1–1.8 h. Against the previous adapter (Piper only, 2000 steps, 30 min on
-one core), at 300 ms chunks (n = 2) WER on the dev set went 19.3 → 15.6 %:
-people 33.0 → 25.2 %, Piper 3.1 → 4.1 % (`benchmarks/asr_streaming.py`).
+people's speech (11.3 min; ≈ 19 min to label with base), each piece four times
+in the data, up to two clips per example; 2000 steps in 57 min on one core of
+the shared 2-core CPU (1.7 s/step beside other jobs), final loss EMA 0.24.
+Against the previous adapter (Piper only, 2000 steps), at 300 ms chunks
+(n = 2) WER on the dev set went 19.3 → 11.8 %: people 33.0 → 19.1 %, Piper
+3.1 → 3.1 % (`benchmarks/asr_streaming.py`).
 
-What the GPU sweep showed (300 ms, n = 2; WER people / Piper / pyannote* vs
+What a sweep on one H200 showed first (`--max-minutes`, several
+configurations at once; 300 ms, n = 2; WER people / Piper / pyannote* vs
 offline; the dev set holds only ~200 words of people's speech, so a few
 points is noise): Piper + speed, 12.4 k steps: 45.2 / 16.5 / 72.9 % (long
 training on one voice overfits it); + people ×2: 40.0 / 5.2 / 47.1; + people
 ×2 + 32 espeak-ng clips: 33.0 / 11.3 / 64.7; people ×4 + concat 2, 12.1 k
-steps: 27.8 / 4.1 / 37.6; the same at 3.7 k steps (shipped): 25.2 / 4.1 /
-52.9; people ×8: 27.0 / 8.2 / 67.1; ×16: 31.3 / 10.3 / 31.8. espeak-ng's
-voices are far from a person's and offline tiny.en mishears most of them (17 %
-of the sentences passed the label check), so the recipe leaves them out.
+steps: 27.8 / 4.1 / 37.6; the same at 3.7 k steps: 25.2 / 4.1 / 52.9; people
+×8: 27.0 / 8.2 / 67.1; ×16: 31.3 / 10.3 / 31.8. The same recipe at 2000 steps
+on the CPU did best (19.1 / 3.1 / 38.8): fewer steps over-fit less.
+espeak-ng's voices are far from a person's and offline tiny.en mishears most
+of them (17 % of the sentences passed the label check), so the recipe leaves
+them out.
 
 Why the text matters: the template grammar (~100 words, a dozen sentence
 openers) pulled an utterance's first word to those openers ("Go left" →
@@ -157,7 +159,7 @@ class TrainConfig:
 SHIPPED_RECIPE: dict[str, object] = {
     "text": "mixed",
     "clips": 400,
-    "steps": 3716,
+    "steps": 2000,
     "speed": 0.15,
     "concat": 2,
     "real_teacher": "base",

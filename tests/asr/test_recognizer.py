@@ -116,17 +116,34 @@ def test_pause_closes_the_segment_and_keeps_every_word(tuned, arctic_clip, arcti
     assert rec.n_samples == audio.size  # the stream's sample count survived the rewind
 
 
-def test_a_decoder_held_by_a_loop_rule_moves_on(tuned):
-    """pyannote's call opens with 'Hello. Hello. Oh, hello.': at 1 s chunks the tuned model wrote 'Hello, hello.
-    Hello, hello' and the n-gram rule stopped every later chunk there, so the rest of the 30 s call was lost.
-    A loop stop now counts towards a pause reset, and the new segment goes on without that history."""
+@pytest.mark.parametrize("looped", [True, False])
+def test_a_decoder_held_by_a_loop_rule_moves_on(tuned, arctic_clip, monkeypatch, looped):
+    """A chunk stopped by a loop rule (the next words would repeat the segment's text) counts towards a pause
+    reset like end-of-text: with an earlier adapter, pyannote's call at 1 s chunks read 'Hello, hello. Hello,
+    hello' and the n-gram rule stopped every later chunk there, so the rest of the call was lost. Waiting at
+    the audio's edge (not a loop) does not count: the speaker may still be in the middle of a word."""
+    from liveloop.asr.decoder import CommitPolicy, StepResult
+
+    rec = StreamingRecognizer(tuned, StreamConfig(chunk_ms=300))
+    rec.feed(arctic_clip[:16000])  # some real text first
+    rec.policy.tentative = rec.policy.tentative or [tuned_token(rec)]
+    held = StepResult(committed=[], tentative=list(rec.policy.tentative), revised=0, eot=False, looped=looped)
+    monkeypatch.setattr(CommitPolicy, "step", lambda self, *a, **k: held)
+    rec.feed(np.zeros(16000 * 3, np.float32))  # 3 s of chunks, each stopped the same way with the same text
+    assert (rec.pause_resets >= 1) is looped
+
+
+def tuned_token(rec: StreamingRecognizer) -> int:
+    return rec.tokenizer.encode(" hello")[0]
+
+
+def test_pyannote_call_at_1_s_chunks_is_transcribed_to_the_end(tuned):
     from liveloop.asr.audio import load_audio
     from liveloop.assets import asset_path
 
     audio = load_audio(asset_path("pyannote_sample"))
-    rec, updates = _stream(tuned, audio, StreamConfig(chunk_ms=1000))
+    _, updates = _stream(tuned, audio, StreamConfig(chunk_ms=1000))
     text = " ".join(w.word for u in updates for w in u.words).lower()
-    assert rec.pause_resets >= 1
     assert "chicago" in text and "jersey" in text  # said 12-25 s into the call
 
 
