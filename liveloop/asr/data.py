@@ -352,15 +352,10 @@ class Espeak:
         )
         if proc.returncode != 0 or not proc.stdout:
             raise EspeakError(f"espeak-ng -v {name} failed (rc {proc.returncode}): {proc.stderr.decode()[:200]}")
+        # the header's length is a placeholder (espeak-ng writes to a pipe): read whatever samples follow it
         with wave.open(io.BytesIO(proc.stdout)) as w:
-            rate, n = w.getframerate(), w.getnframes()
-            frames = w.readframes(n)
-        # espeak-ng writes to a pipe with an unknown length in the header: take the bytes that are there
+            rate, frames = w.getframerate(), w.readframes(w.getnframes())
         pcm = np.frombuffer(frames[: len(frames) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
-        if pcm.size == 0:
-            pcm = (
-                np.frombuffer(proc.stdout[44:][: (len(proc.stdout) - 44) // 2 * 2], "<i2").astype(np.float32) / 32768.0
-            )
         return resample(pcm, rate)
 
     @staticmethod
@@ -432,7 +427,10 @@ def cut_at_pauses(
             continue
         if first is None:
             first = k
-        while first < k and bounds(first, k)[1] - bounds(first, k)[0] > max_s:  # cut at the widest pause
+        while first < k:  # too long: cut at the widest pause
+            start, end = bounds(first, k)
+            if end - start <= max_s:
+                break
             _, cut = max((words[m + 1][1] - words[m][2], m) for m in range(first, k))
             close(first, cut)
             first = cut + 1
