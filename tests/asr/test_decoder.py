@@ -164,6 +164,23 @@ def test_loop_rules_stop_repetition():
     assert not r.looped and not r.eot  # waiting at the audio's edge is not a loop
 
 
+def test_jump_back_rule_stops_when_attention_goes_back():
+    # tokens attend to frames 10, 20, 30, then back to 5: the start of a loop over audio already read
+    frames = {1: 10, 2: 20, 3: 30, 4: 5, 5: 40}
+
+    def frame_of(seq: tuple[int, ...]) -> int:  # where the next token attends
+        return frames.get(len(seq) - len(SOT) + 1, 50)
+
+    src = ScriptedSource(sentence([1, 2, 3, 4, 5]), n_frames=100, frame_of=frame_of)
+    on = CommitPolicy(SOT, CommitConfig(n_recheck=0, max_back_frames=10).resolve_for(streaming_tuned=False))
+    r = on.step(src)
+    assert on.committed == [1, 2, 3] and r.looped
+    off = CommitPolicy(SOT, CommitConfig(n_recheck=0).resolve_for(streaming_tuned=True))
+    assert off.config.max_back_frames == 0
+    off.step(ScriptedSource(sentence([1, 2, 3, 4, 5]), n_frames=100, frame_of=frame_of))
+    assert off.committed == [1, 2, 3, 4, 5]
+
+
 def test_budget_and_min_prob():
     src = ScriptedSource(sentence(list(range(1, 9)), confident=0.5))
     pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, max_new_tokens=3))

@@ -158,7 +158,7 @@ def test_pause_reset_off(tuned, arctic_clip, arctic_clip2):
 def test_pause_reset_default_follows_the_model(model, tuned):
     # the base model's end-of-text at the audio's edge means "wait", so only a streaming-tuned one resets
     assert StreamingRecognizer(model, StreamConfig(chunk_ms=300)).pause_frames == 0
-    assert StreamingRecognizer(tuned, StreamConfig(chunk_ms=300)).pause_frames == 75  # 1.5 s of 20 ms frames
+    assert StreamingRecognizer(tuned, StreamConfig(chunk_ms=300)).pause_frames == 45  # 0.9 s of 20 ms frames
     assert StreamingRecognizer(model, StreamConfig(chunk_ms=300, pause_reset_s=1.0)).pause_frames == 50
 
 
@@ -166,3 +166,15 @@ def test_final_eot_margin_is_on_for_the_tuned_model_only(model, tuned):
     assert StreamingRecognizer(model).final_eot_margin == 0.0  # whisper's own end-of-text
     assert StreamingRecognizer(tuned).final_eot_margin == 1.5
     assert StreamingRecognizer(tuned, StreamConfig(final_eot_margin=0.0)).final_eot_margin == 0.0
+
+
+def test_jump_back_loop_rule_is_for_the_base_model_only(model, tuned):
+    from liveloop.asr.decoder import DEFAULT_MAX_BACK_FRAMES, CommitConfig
+
+    def back(m, cfg: StreamConfig) -> int | None:
+        return StreamingRecognizer(m, cfg).policy.config.max_back_frames
+
+    assert back(model, StreamConfig(chunk_ms=300)) == DEFAULT_MAX_BACK_FRAMES
+    assert back(tuned, StreamConfig(chunk_ms=300)) == 0
+    mine = StreamConfig(chunk_ms=300, commit=CommitConfig(max_back_frames=10))
+    assert back(tuned, mine) == 10  # a set value is kept
