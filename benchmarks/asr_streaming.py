@@ -191,17 +191,12 @@ def run_local_agreement(model, clips, offline_words, enc_timer: EncoderTimer, st
 
 
 def run_causal(model, clips, offline_words, chunk_ms: int, label: str, commit: str = "") -> MethodResult:
-    """`commit`: "" (defaults), "N", "N+eot"/"N-eot" (n_recheck N, commit on end-of-text), "sK" (min_stable K)."""
+    """`commit`: "" (the defaults) or a rule for `CommitConfig.from_spec` ("N", "eot", "N+eot", "sK")."""
     from liveloop.asr.decoder import CommitConfig
     from liveloop.asr.recognizer import StreamConfig
     from liveloop.asr.simulate import stream_file
 
-    cfg = StreamConfig(chunk_ms=chunk_ms)
-    if commit.startswith("s"):  # "sK": commit tokens that survived K re-checks
-        cfg = StreamConfig(chunk_ms=chunk_ms, commit=CommitConfig(min_stable=int(commit[1:])))
-    elif commit:
-        n = int(commit.removesuffix("+eot").removesuffix("-eot"))
-        cfg = StreamConfig(chunk_ms=chunk_ms, commit=CommitConfig(n_recheck=n, commit_on_eot=commit.endswith("+eot")))
+    cfg = StreamConfig(chunk_ms=chunk_ms, commit=CommitConfig.from_spec(commit) if commit else CommitConfig())
     res = MethodResult(f"{label} {chunk_ms} ms")
     for c in clips:
         out = stream_file(model, c.audio, cfg, frame_ms=20, realtime=False)
@@ -295,7 +290,7 @@ def main() -> int:
     ap.add_argument(
         "--recheck",
         default="",
-        help="extra tuned rows, comma-separated: N (n_recheck), N+eot/N-eot (commit on end-of-text), sK (min_stable K)",
+        help="extra tuned rows, comma-separated commit rules: N (n_recheck), eot or N+eot (commit at end-of-text), sK",
     )
     ap.add_argument(
         "--skip-baselines", action="store_true", help="tuned rows only (offline still runs: it gives word ends)"

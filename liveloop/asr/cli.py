@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("file", help="audio file (any format PyAV reads; converted to 16 kHz mono)")
     p.add_argument("--stream", action="store_true", help="causal streaming recognizer")
     p.add_argument("--chunk-ms", type=int, default=300, help="streaming chunk (multiple of 20 ms; default 300)")
+    p.add_argument(
+        "--commit",
+        default="2",
+        help="commit rule (streaming): N = keep the last N tokens tentative (default 2, CarelessWhisper's), "
+        "eot = commit at end-of-text (lowest latency), sK = after K re-checks",
+    )
     p.add_argument("--json", action="store_true", help="JSON lines: one per committed word, then a summary")
     p.add_argument("--fast", action="store_true", help="as fast as possible on a virtual clock (streaming)")
     p.add_argument(
@@ -136,12 +142,13 @@ def _transcribe(args: argparse.Namespace) -> int:
         return 2
     if not args.stream:
         return _offline(model, audio, args)
+    from liveloop.asr.decoder import CommitConfig
     from liveloop.asr.lora import load_adapter_for
     from liveloop.asr.recognizer import StreamConfig
     from liveloop.asr.simulate import stream_file
 
     try:
-        config = StreamConfig(chunk_ms=args.chunk_ms)
+        config = StreamConfig(chunk_ms=args.chunk_ms, commit=CommitConfig.from_spec(args.commit))
         model = load_adapter_for(model, args.adapter, chunk_ms=args.chunk_ms)
     except (ValueError, FileNotFoundError) as exc:
         print(f"liveloop transcribe: {exc}", file=sys.stderr)

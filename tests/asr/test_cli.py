@@ -35,3 +35,15 @@ def test_transcribe_bad_input(tmp_path, capsys):
     assert "junk.wav" in capsys.readouterr().err
     assert main(["transcribe", _wav(), "--stream", "--chunk-ms", "30"]) == 2
     assert "chunk_ms must be a positive multiple of 20" in capsys.readouterr().err
+    assert main(["transcribe", _wav(), "--stream", "--commit", "soon"]) == 2
+    assert "commit rule 'soon'" in capsys.readouterr().err
+
+
+def test_transcribe_stream_commit_at_end_of_text(model, capsys):
+    """--commit eot: every word is final when the decoder reaches end-of-text (the low-latency rule)."""
+    rc = main(["transcribe", _wav(), "--stream", "--fast", "--json", "--commit", "eot"])
+    assert rc == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    words, summary = lines[:-1], lines[-1]
+    assert "table" in summary["text"].lower()
+    assert words[0]["emit_s"] < words[-1]["end_s"]  # the first words came out while the sentence went on

@@ -189,6 +189,18 @@ def test_budget_and_min_prob():
     assert unsure.step(ScriptedSource(sentence([1, 2], confident=0.5))).tentative == []
 
 
+def test_commit_rule_from_spec():
+    assert CommitConfig.from_spec("2") == CommitConfig(n_recheck=2)
+    assert CommitConfig.from_spec("eot") == CommitConfig(n_recheck=0, commit_on_eot=True)
+    assert CommitConfig.from_spec("1+eot") == CommitConfig(n_recheck=1, commit_on_eot=True)
+    assert CommitConfig.from_spec(" S1 ") == CommitConfig(min_stable=1)
+    for bad in ("", "soon", "s", "x+eot"):
+        with pytest.raises(ValueError, match="commit rule"):
+            CommitConfig.from_spec(bad)
+    with pytest.raises(ValueError, match="n_recheck must be >= 0"):
+        CommitConfig.from_spec("-1")
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="n_recheck must be >= 0"):
         CommitConfig(n_recheck=-1)
