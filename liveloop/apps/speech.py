@@ -36,6 +36,9 @@ class AsrConfig:
     adapter: str = "auto"  # liveloop.asr's bundled causal adapter when it is there ('none': the base model)
     word_timestamps: bool = False  # the agent does not use word times; skipping them saves the alignment pass
     torch_threads: int = 1  # one: on a shared CPU, more intra-op threads spin and slow every other part
+    # when a word is final (liveloop.asr.decoder.CommitConfig.from_spec): "2" keeps the last 2 tokens tentative
+    # (CarelessWhisper's rule), "eot" commits at end-of-text (about 3x lower word latency, about 1 point more WER)
+    commit: str = "2"
 
     def __post_init__(self) -> None:
         if self.chunk_ms <= 0 or self.chunk_ms % 20:
@@ -110,15 +113,17 @@ def recognizer_factory(config: AsrConfig | None = None) -> Callable[[], Any]:
     try:
         import torch
 
+        from liveloop.asr.decoder import CommitConfig
         from liveloop.asr.lora import load_adapter_for
         from liveloop.asr.recognizer import StreamConfig, StreamingRecognizer
         from liveloop.asr.weights import load_whisper
     except ImportError as exc:
         raise SpeechUnavailable(f"liveloop.asr has no streaming recognizer yet ({exc})") from exc
+    commit = CommitConfig.from_spec(config.commit)  # a bad rule fails before the model loads
     torch.set_num_threads(config.torch_threads)
     with _LOCK:
         model = load_adapter_for(load_whisper(config.model, progress=False), config.adapter)
-    stream = StreamConfig(chunk_ms=config.chunk_ms, word_timestamps=config.word_timestamps)
+    stream = StreamConfig(chunk_ms=config.chunk_ms, word_timestamps=config.word_timestamps, commit=commit)
     StreamingRecognizer(model, stream)  # fail now, not in the first session
     return lambda: StreamingRecognizer(model, stream)
 

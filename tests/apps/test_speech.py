@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from liveloop.apps.listen import VAD_FRAME, Transcription, VadFramer
-from liveloop.apps.speech import SpeechUnavailable, recognizer_factory, speaker_factory, vad_factory
+from liveloop.apps.speech import AsrConfig, SpeechUnavailable, recognizer_factory, speaker_factory, vad_factory
 from liveloop.apps.turns import Finalize, SpeechStarted, TurnTaker, Utterance
 from tests.e2e.media import speech_wav
 
@@ -125,3 +125,14 @@ def test_vad_turns_and_recognizer_find_the_turn_and_its_words(prompt_wav):
     assert abs(utt.end_ns / 1e9 - speech_end_s) < 0.15  # stamped at the end of speech, not at the endpoint
     heard = set(utt.text.lower().replace("?", "").replace(".", "").replace(",", "").split())
     assert heard & set(PROMPT.lower().split()), utt.text
+
+
+def test_recognizer_commit_rule_is_a_config_choice():
+    try:
+        make = recognizer_factory(AsrConfig(commit="eot"))
+    except SpeechUnavailable as exc:
+        pytest.skip(str(exc))
+    rule = make().policy.config
+    assert rule.commit_on_eot and rule.n_recheck == 0
+    with pytest.raises(ValueError, match="commit rule 'later'"):
+        recognizer_factory(AsrConfig(commit="later"))
