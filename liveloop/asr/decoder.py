@@ -15,8 +15,8 @@ Two parts:
          its log-prob did not drop or it is still the argmax; truncate at the first that fails
       2. greedy from there until end-of-text or a stop rule: the next token's
          cross-attention sits within `edge_frames` of the audio edge, or jumps
-         back in time (a loop), or would repeat an n-gram, `max_new_tokens` per
-         chunk, or its probability is under `min_prob`
+         back in time (a loop; base model only by default), or would repeat an
+         n-gram, `max_new_tokens` per chunk, or its probability is under `min_prob`
       3. commit all but the last n tokens (all of them when the stream ends;
          with `commit_on_eot`, also when greedy decoding reached end-of-text —
          a model fine-tuned on the streaming objective writes only words that
