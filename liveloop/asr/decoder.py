@@ -39,6 +39,7 @@ Two parts:
 
 from __future__ import annotations
 
+import re
 import warnings
 import weakref
 from collections.abc import Sequence
@@ -68,7 +69,7 @@ class CommitConfig:
     max_back_frames: int | None = None
     no_repeat_ngram: int = 4  # stop before repeating an n-gram of this segment (0: off)
     max_token_run: int = 2  # stop before a token's (run + 1)-th consecutive repeat (0: off)
-    # commit the whole tail when greedy decoding ends in end-of-text (off: measured to hurt, see the docstring)
+    # commit the whole tail when greedy decoding ends in end-of-text (lower latency, a little more WER: docstring)
     commit_on_eot: bool = False
     # > 0: commit a tentative token once it survived this many re-checks on new audio, instead of
     # waiting for n_recheck tokens after it (see the docstring; meant for a streaming-tuned model)
@@ -79,19 +80,15 @@ class CommitConfig:
         """A commit rule by name: "N" (keep the last N tokens tentative: CarelessWhisper's n, default 2), "eot"
         (commit everything when greedy decoding ends in end-of-text: the lowest latency, n = 0), "N+eot" (both),
         "sK" (commit a token once it survived K re-checks)."""
-        text = spec.strip().lower()
-        try:
-            if text == "eot":
-                return cls(n_recheck=0, commit_on_eot=True)
-            if text.startswith("s"):
-                return cls(min_stable=int(text[1:]))
-            if text.endswith("+eot"):
-                return cls(n_recheck=int(text.removesuffix("+eot")), commit_on_eot=True)
-            return cls(n_recheck=int(text))
-        except ValueError as exc:
-            if "invalid literal" not in str(exc):
-                raise
-            raise ValueError(f"commit rule {spec!r}: expected N, eot, N+eot or sK (e.g. 2, eot, 1+eot, s1)") from None
+        m = re.fullmatch(r"(?:(\d+)(\+eot)?|(eot)|s(\d+))", spec.strip().lower())
+        if m is None:
+            raise ValueError(f"commit rule {spec!r}: expected N, eot, N+eot or sK (e.g. 2, eot, 1+eot, s1)")
+        n, plus_eot, eot, k = m.groups()
+        if eot:
+            return cls(n_recheck=0, commit_on_eot=True)
+        if k is not None:
+            return cls(min_stable=int(k))
+        return cls(n_recheck=int(n), commit_on_eot=bool(plus_eot))
 
     def resolve_for(self, streaming_tuned: bool) -> CommitConfig:
         """The config with its model-dependent defaults (None) filled in."""

@@ -194,11 +194,9 @@ def test_commit_rule_from_spec():
     assert CommitConfig.from_spec("eot") == CommitConfig(n_recheck=0, commit_on_eot=True)
     assert CommitConfig.from_spec("1+eot") == CommitConfig(n_recheck=1, commit_on_eot=True)
     assert CommitConfig.from_spec(" S1 ") == CommitConfig(min_stable=1)
-    for bad in ("", "soon", "s", "x+eot"):
+    for bad in ("", "soon", "s", "x+eot", "-1", "2+eot+eot"):
         with pytest.raises(ValueError, match="commit rule"):
             CommitConfig.from_spec(bad)
-    with pytest.raises(ValueError, match="n_recheck must be >= 0"):
-        CommitConfig.from_spec("-1")
 
 
 def test_config_validation():
