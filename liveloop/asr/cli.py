@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--init", default=None, help="continue training from this adapter")
     t.add_argument("--text", default=None, choices=("templates", "mixed"), help="training sentences (recipe: mixed)")
     t.add_argument("--distill", type=float, default=None, help="weight of the offline-encoder distillation term")
+    t.add_argument(
+        "--anticipate-ms", type=int, default=None, help="teach words that end up to N ms after a cut (default 0)"
+    )
     t.add_argument("--speed", type=float, default=None, help="speed perturbation: factor in [1-S, 1+S] (recipe: 0.15)")
     t.add_argument(
         "--espeak-clips", type=int, default=None, help="extra clips in espeak-ng voices (needs --text mixed)"
@@ -105,6 +108,7 @@ def _train(args: argparse.Namespace) -> int:
             init=args.init,
             text=args.text,
             distill=args.distill,
+            anticipate_ms=args.anticipate_ms,
             speed=args.speed,
             espeak_clips=args.espeak_clips,
             espeak_max_wer=args.espeak_max_wer,

@@ -112,6 +112,10 @@ class TrainConfig:
     # weight of the encoder distillation term: the causal encoder's frames are pulled towards the
     # offline (full attention, 30 s padded, no adapter) encoder's on the same audio; 0 = off
     distill: float = 0.0
+    # a word is a target at a cut if it ends at most this many ms *after* the cut (0: CarelessWhisper's rule,
+    # only words that ended before it): the model learns to write a word whose last few frames it has not
+    # heard yet, trading some accuracy for latency
+    anticipate_ms: int = 0
     # speaker variety: speed perturbation by a factor in [1 - speed, 1 + speed] per example (0 = off), and
     # `espeak_clips` more clips from espeak-ng's voices (kept only where offline Whisper heard the text with
     # at most `espeak_max_wer` word errors: its labels are the offline model's, like Piper's)
@@ -136,6 +140,8 @@ class TrainConfig:
             )
         if self.distill < 0:
             raise ValueError(f"distill must be >= 0, got {self.distill}")
+        if not 0 <= self.anticipate_ms <= 300:
+            raise ValueError(f"anticipate_ms must be in [0, 300], got {self.anticipate_ms}")
         if not 0.0 <= self.speed <= 0.5 or self.espeak_clips < 0 or not 0.0 <= self.espeak_max_wer <= 1.0:
             raise ValueError(
                 f"need 0 <= speed <= 0.5, espeak_clips >= 0, 0 <= espeak_max_wer <= 1; got {self.speed}, "
@@ -398,8 +404,11 @@ def decoder_logits(model: nn.Module, tokens: Tensor, feats: Tensor, frames_valid
     return dec.ln(x) @ dec.token_embedding.weight.T
 
 
-def streaming_batch(ex: Example, chunk_ms: int, n_cuts: int, sot: list[int], eot: int, rng: random.Random):
-    """Cut points (in encoder frames) and their targets: the words that end before the cut, then EOT."""
+def streaming_batch(
+    ex: Example, chunk_ms: int, n_cuts: int, sot: list[int], eot: int, rng: random.Random, anticipate_ms: int = 0
+):
+    """Cut points (in encoder frames) and their targets: the words that end before the cut (or at most
+    `anticipate_ms` after it), then EOT."""
     n_samples = ex.audio.size + 200 * SAMPLE_RATE // 1000
     n_frames = min(n_samples // 320, 1500)
     block = chunk_ms // 20
@@ -407,7 +416,7 @@ def streaming_batch(ex: Example, chunk_ms: int, n_cuts: int, sot: list[int], eot
     cuts = sorted({rng.randint(1, n_blocks) * block for _ in range(n_cuts)} | {n_frames})
     seqs, valid = [], []
     for c in cuts:
-        t_cut = c / FRAMES_PER_S
+        t_cut = c / FRAMES_PER_S + anticipate_ms / 1000
         text = [t for toks, end in ex.words if end <= t_cut or c == n_frames for t in toks]
         seqs.append([*sot, *text, eot])
         valid.append(c)
@@ -462,7 +471,7 @@ def train_step(
     if teacher is not None and cfg.distill > 0:
         n = min(feats.shape[1], (ex.audio.size // 320) or 1)  # frames that hold the clip's audio
         distill = F.mse_loss(feats[0, :n], teacher(ex, n))
-    seqs, valid, _ = streaming_batch(ex, chunk_ms, cfg.cuts, sot, eot, rng)
+    seqs, valid, _ = streaming_batch(ex, chunk_ms, cfg.cuts, sot, eot, rng, cfg.anticipate_ms)
     length = max(len(s) for s in seqs)
     tokens = torch.full((len(seqs), length), eot, dtype=torch.long)
     labels = torch.full((len(seqs), length), -100, dtype=torch.long)

@@ -89,6 +89,21 @@ def test_streaming_targets_are_words_ended_before_the_cut(model):
     assert seqs[-1] == [*sot, *tok.encode(" one two three"), eot]
 
 
+def test_anticipation_teaches_words_that_end_just_after_the_cut(model):
+    tok = get_tokenizer(model)
+    words = [(tok.encode(" one"), 0.5), (tok.encode(" two"), 1.1), (tok.encode(" three"), 1.9)]
+    ex = Example(np.zeros(int(2.5 * 16000), np.float32), words)
+    sot, eot = list(tok.sot_sequence_including_notimestamps), tok.eot
+    seqs, valid, _ = streaming_batch(ex, 300, 20, sot, eot, random.Random(0), anticipate_ms=100)
+    by_cut = dict(zip(valid, seqs, strict=True))
+    assert 45 in by_cut  # the cut at 0.9 s: "two" ends 0.2 s later, too far
+    assert by_cut[45] == [*sot, *tok.encode(" one"), eot]
+    seqs, valid, _ = streaming_batch(ex, 300, 20, sot, eot, random.Random(0), anticipate_ms=200)
+    assert dict(zip(valid, seqs, strict=True))[45] == [*sot, *tok.encode(" one two"), eot]
+    with pytest.raises(ValueError, match="anticipate_ms"):
+        TrainConfig(anticipate_ms=-1)
+
+
 def test_decoder_logits_masked_frames_are_ignored(model):
     feats = torch.randn(1, 40, 384).repeat(2, 1, 1)  # the same audio twice
     tokens = torch.tensor([[50257, 50362, 400], [50257, 50362, 400]])
