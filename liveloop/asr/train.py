@@ -65,7 +65,11 @@ clips (offline 6.1 %) against 3.1 % on held-out Piper sentences.
 causal frames are pulled towards the offline encoder's on the same audio).
 Continuing that adapter with it (``--init … --distill 1.0 --lr 5e-4 --steps
 800``, 44 min) heard more words right but ended more segments early (33.0 %
-on human clips); it is not in the recipe. Appending up to 1 s of silence at a
+on human clips); it is not in the recipe. The shipped recipe with ``--distill 1.0``
+from the start (2000 steps, 95 min on one core: the teacher encodes 30 s per
+step) is no better either: at 300 ms, n = 2, 11.3 vs 11.8 % (people 16.5 vs
+19.1 %, Piper 5.2 vs 3.1 %: inside seed-to-seed variation), and with
+end-of-text commits 19.3 vs 12.7 % at p50 319 vs 261 ms. Appending up to 1 s of silence at a
 segment's end (``flush_pad_ms``) did not help either.
 
 ``--anticipate-ms N`` teaches words that end up to N ms after a cut (the
