@@ -34,52 +34,12 @@ Against the previous adapter (Piper only, 2000 steps), at 300 ms chunks
 (n = 2) WER on the dev set went 19.3 → 11.8 %: people 33.0 → 19.1 %, Piper
 3.1 → 3.1 % (`benchmarks/asr_streaming.py`).
 
-What a sweep on one H200 showed first (`--max-minutes`, several
-configurations at once; 300 ms, n = 2; WER people / Piper / pyannote* vs
-offline; the dev set holds only ~200 words of people's speech, so a few
-points is noise): Piper + speed, 12.4 k steps: 45.2 / 16.5 / 72.9 % (long
-training on one voice overfits it); + people ×2: 40.0 / 5.2 / 47.1; + people
-×2 + 32 espeak-ng clips: 33.0 / 11.3 / 64.7; people ×4 + concat 2, 12.1 k
-steps: 27.8 / 4.1 / 37.6; the same at 3.7 k steps: 25.2 / 4.1 / 52.9; people
-×8: 27.0 / 8.2 / 67.1; ×16: 31.3 / 10.3 / 31.8. The same recipe at 2000 steps
-on the CPU did best (19.1 / 3.1 / 38.8): fewer steps over-fit less.
-espeak-ng's voices are far from a person's and offline tiny.en mishears most
-of them (17 % of the sentences passed the label check), so the recipe leaves
-them out.
-
-Why the text matters: the template grammar (~100 words, a dozen sentence
-openers) pulled an utterance's first word to those openers ("Go left" →
-"He'll left", even with full attention). ``--text mixed`` draws standard-library
-docstring sentences (40 %), short commands (25 %) and the templates (35 %).
-Continuing a template adapter on multi-sentence, noise-led, phone-band
-examples of the same grammar (`--concat 3 --lead-s 5 --phone-p 0.3 --init …`,
-500 steps) made it worse (WER 12.0 → 12.8–15.4 %, final words dropped).
-Known weakness: the model learned "end-of-text when the next word may not be
-complete", and on a rare final word it can stop early even at the segment's
-end (ARCTIC a0007: "… see it in the" without "superlative degree").
-
-Before people's speech was in the data, people's voices were its weak side:
-trained on one TTS voice, at 300 ms it got 33 % WER on the dev set's human
-clips (offline 6.1 %) against 3.1 % on held-out Piper sentences.
-``--distill W`` adds an encoder distillation term (`OfflineFeatures`: the
-causal frames are pulled towards the offline encoder's on the same audio).
-Continuing that adapter with it (``--init … --distill 1.0 --lr 5e-4 --steps
-800``, 44 min) heard more words right but ended more segments early (33.0 %
-on human clips); it is not in the recipe. The shipped recipe with ``--distill 1.0``
-from the start (2000 steps, 95 min on one core: the teacher encodes 30 s per
-step) is no better either: at 300 ms, n = 2, 11.3 vs 11.8 % (people 16.5 vs
-19.1 %, Piper 5.2 vs 3.1 %: inside seed-to-seed variation), and with
-end-of-text commits 19.3 vs 12.7 % at p50 319 vs 261 ms. Appending up to 1 s of silence at a
-segment's end (``flush_pad_ms``) did not help either.
-
-``--anticipate-ms N`` teaches words that end up to N ms after a cut (the
-model writes a word before its last frames arrive). With N = 100 on the
-shipped recipe (2000 steps, 52 min on one core), at 300 ms with end-of-text
-commits WER went 12.7 → 23.1 % (Piper 3.1 → 11.3 %) for p50 261 → 233 ms,
-and p95 did not move (746 → 789 ms): the latency tail is short words
-("the", "is", "to", "I") the model writes only together with the next word,
-a causal ambiguity that a margin on word ends does not remove. Not in the
-recipe.
+What was tried on the way to this recipe, and what did not help (seed variation,
+encoder distillation, anticipation, espeak-ng voices, template text), with the
+numbers and commands: ``docs/asr-training.md``. Known weakness: the model
+learned "end-of-text when the next word may not be complete", and on a rare
+final word it can stop early even at the segment's end (the recognizer's final
+end-of-text margin answers that).
 """
 
 from __future__ import annotations
