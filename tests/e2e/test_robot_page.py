@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,15 @@ def _start_robot_app(timeout_s: float = 120.0) -> tuple[subprocess.Popen[str], s
     raise RuntimeError("liveloop robot did not print its URL")
 
 
+async def _wait_for_text(page: Any, selector: str, text: str, timeout_ms: int = 20_000) -> None:
+    await page.wait_for_function(
+        "([sel, text]) => (document.querySelector(sel)?.textContent || '').includes(text)",
+        arg=[selector, text],
+        timeout=timeout_ms,
+    )
+    assert text in await page.inner_text(selector)
+
+
 async def test_robot_panel_draws_the_robot_and_its_buttons_steer_it() -> None:
     need_chromium()
     from playwright.async_api import async_playwright
@@ -68,11 +78,13 @@ async def test_robot_panel_draws_the_robot_and_its_buttons_steer_it() -> None:
                 await page.wait_for_function(
                     "window.liveloopRobot.last && window.liveloopRobot.last.mode === 'running'", timeout=60_000
                 )
-                assert "running" in await page.inner_text("#robot-status")
+                # the panel's text is rendered on the next animation frame, after liveloopRobot.last is set:
+                # wait for what a person sees, not for the state behind it
+                await _wait_for_text(page, "#robot-status", "running")
                 # the Stop button is a goal like a spoken "stop": the robot holds
                 await page.click("#robot-panel button[title=stop]")
                 await page.wait_for_function("window.liveloopRobot.last.pursuit.pursuit === 'hold'", timeout=20_000)
-                assert "holding still" in await page.inner_text("#robot-pursuit")
+                await _wait_for_text(page, "#robot-pursuit", "holding still")
                 await page.click("#robot-panel button[title='go left']")
                 await page.wait_for_function("window.liveloopRobot.last.pursuit.pursuit === 'point'", timeout=20_000)
                 shots = os.environ.get("LIVELOOP_SCREENSHOT_DIR")
