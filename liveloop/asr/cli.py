@@ -78,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="people's speech labelled by this model (recipe: base)",
     )
     t.add_argument("--real-repeat", type=int, default=None, help="times each piece of people's speech is in the data")
+    t.add_argument("--specaug", type=float, default=None, help="SpecAugment masks on this share of examples")
     t.add_argument("--batch", type=int, default=None, help="examples per optimizer step (default 1)")
     t.add_argument("--max-minutes", type=float, default=None, help="time budget; the LR decays over it (0: steps only)")
     t.add_argument("--log", default="", help="also append progress lines to this file")
@@ -109,6 +110,7 @@ def _train(args: argparse.Namespace) -> int:
             text=args.text,
             distill=args.distill,
             anticipate_ms=args.anticipate_ms,
+            specaug=args.specaug,
             speed=args.speed,
             espeak_clips=args.espeak_clips,
             espeak_max_wer=args.espeak_max_wer,

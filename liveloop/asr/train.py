@@ -89,6 +89,11 @@ class TrainConfig:
     # only words that ended before it): the model learns to write a word whose last few frames it has not
     # heard yet, trading some accuracy for latency
     anticipate_ms: int = 0
+    # SpecAugment (Park et al. 2019) on the log-mel the encoder sees: with this probability per example, two
+    # frequency masks (up to 15 of 80 bands) and two time masks (each up to 5 % of the clip, at most 0.4 s)
+    # are set to the clip's mean level; the targets do not change. A regulariser against over-fitting the
+    # few minutes of people's speech (0 = off)
+    specaug: float = 0.0
     # speaker variety: speed perturbation by a factor in [1 - speed, 1 + speed] per example (0 = off), and
     # `espeak_clips` more clips from espeak-ng's voices (kept only where offline Whisper heard the text with
     # at most `espeak_max_wer` word errors: its labels are the offline model's, like Piper's)
@@ -115,6 +120,8 @@ class TrainConfig:
             raise ValueError(f"distill must be >= 0, got {self.distill}")
         if not 0 <= self.anticipate_ms <= 300:
             raise ValueError(f"anticipate_ms must be in [0, 300], got {self.anticipate_ms}")
+        if not 0.0 <= self.specaug <= 1.0:
+            raise ValueError(f"specaug is a probability in [0, 1], got {self.specaug}")
         if not 0.0 <= self.speed <= 0.5 or self.espeak_clips < 0 or not 0.0 <= self.espeak_max_wer <= 1.0:
             raise ValueError(
                 f"need 0 <= speed <= 0.5, espeak_clips >= 0, 0 <= espeak_max_wer <= 1; got {self.speed}, "
@@ -426,6 +433,26 @@ class OfflineFeatures:
         return clip[:n_frames].float()
 
 
+def spec_augment(
+    mel: Tensor, rng: random.Random, n_freq: int = 2, max_freq: int = 15, n_time: int = 2, max_time: int = 40
+) -> Tensor:
+    """SpecAugment's frequency and time masks on a (n_mels, T) log-mel: each mask is a band of up to
+    `max_freq` mel bins, or a span of up to 5 % of T frames (and at most `max_time`), set to the mean level."""
+    out = mel.clone()
+    n_mels, t = out.shape
+    fill = out.mean()
+    for _ in range(n_freq):
+        width = rng.randint(0, max_freq)
+        f0 = rng.randint(0, max(0, n_mels - width))
+        out[f0 : f0 + width, :] = fill
+    longest = min(max_time, t // 20)
+    for _ in range(n_time):
+        width = rng.randint(0, longest)
+        t0 = rng.randint(0, max(0, t - width))
+        out[:, t0 : t0 + width] = fill
+    return out
+
+
 def train_step(
     model: nn.Module,
     ex: Example,
@@ -439,6 +466,8 @@ def train_step(
 ) -> Tensor:
     mel_fe = StreamingLogMel(LogMelConfig(model.dims.n_mels))
     mel = torch.cat([mel_fe.feed(ex.audio), mel_fe.flush(200 * SAMPLE_RATE // 1000)], 1)[:, :3000]
+    if cfg.specaug and rng.random() < cfg.specaug:
+        mel = spec_augment(mel, rng)
     feats = encode_parallel(model, mel[None].to(device), block_frames=chunk_ms // 20)  # (1, T, C)
     distill = None
     if teacher is not None and cfg.distill > 0:

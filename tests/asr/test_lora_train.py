@@ -25,6 +25,7 @@ from liveloop.asr.train import (
     OfflineFeatures,
     TrainConfig,
     decoder_logits,
+    spec_augment,
     streaming_batch,
     train_step,
 )
@@ -102,6 +103,20 @@ def test_anticipation_teaches_words_that_end_just_after_the_cut(model):
     assert dict(zip(valid, seqs, strict=True))[45] == [*sot, *tok.encode(" one two"), eot]
     with pytest.raises(ValueError, match="anticipate_ms"):
         TrainConfig(anticipate_ms=-1)
+
+
+def test_spec_augment_masks_bands_and_spans_with_the_mean_level():
+    mel = torch.linspace(-1.0, 1.0, 80 * 400).reshape(80, 400)
+    out = spec_augment(mel, random.Random(3), max_freq=15, max_time=40)
+    assert out.shape == mel.shape and not torch.equal(out, mel)
+    changed = out != mel
+    rows = changed.all(dim=1).nonzero().flatten()  # frequency masks cover whole rows
+    cols = changed.all(dim=0).nonzero().flatten()  # time masks cover whole columns
+    assert 0 < rows.numel() <= 2 * 15 and cols.numel() <= 2 * min(40, 400 // 20)
+    assert torch.all(out[changed] == mel.mean())  # masked cells hold the clip's mean level
+    torch.testing.assert_close(mel, torch.linspace(-1.0, 1.0, 80 * 400).reshape(80, 400))  # input left alone
+    with pytest.raises(ValueError, match="specaug"):
+        TrainConfig(specaug=1.5)
 
 
 def test_decoder_logits_masked_frames_are_ignored(model):
