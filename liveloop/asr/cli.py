@@ -79,6 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     t.add_argument("--real-repeat", type=int, default=None, help="times each piece of people's speech is in the data")
     t.add_argument("--specaug", type=float, default=None, help="SpecAugment masks on this share of examples")
+    t.add_argument("--keep", type=float, default=None, help="weight of the keep-the-base-decoder's-reading term")
     t.add_argument("--batch", type=int, default=None, help="examples per optimizer step (default 1)")
     t.add_argument("--max-minutes", type=float, default=None, help="time budget; the LR decays over it (0: steps only)")
     t.add_argument("--log", default="", help="also append progress lines to this file")
@@ -111,6 +112,7 @@ def _train(args: argparse.Namespace) -> int:
             distill=args.distill,
             anticipate_ms=args.anticipate_ms,
             specaug=args.specaug,
+            keep=args.keep,
             speed=args.speed,
             espeak_clips=args.espeak_clips,
             espeak_max_wer=args.espeak_max_wer,

@@ -94,6 +94,11 @@ class TrainConfig:
     # are set to the clip's mean level; the targets do not change. A regulariser against over-fitting the
     # few minutes of people's speech (0 = off)
     specaug: float = 0.0
+    # weight of a term that keeps the decoder reading full-attention features as the base model does: on the
+    # whole clip's target, KL(base decoder on the base encoder's frames || tuned decoder on the tuned encoder's
+    # frames), both with full attention (the tuned encoder's frames carry no gradient here). Whole-clip decodes
+    # showed the adapter's decoder part, not its encoder part, costs most of its words (0 = off)
+    keep: float = 0.0
     # speaker variety: speed perturbation by a factor in [1 - speed, 1 + speed] per example (0 = off), and
     # `espeak_clips` more clips from espeak-ng's voices (kept only where offline Whisper heard the text with
     # at most `espeak_max_wer` word errors: its labels are the offline model's, like Piper's)
@@ -120,6 +125,8 @@ class TrainConfig:
             raise ValueError(f"distill must be >= 0, got {self.distill}")
         if not 0 <= self.anticipate_ms <= 300:
             raise ValueError(f"anticipate_ms must be in [0, 300], got {self.anticipate_ms}")
+        if self.keep < 0:
+            raise ValueError(f"keep must be >= 0, got {self.keep}")
         if not 0.0 <= self.specaug <= 1.0:
             raise ValueError(f"specaug is a probability in [0, 1], got {self.specaug}")
         if not 0.0 <= self.speed <= 0.5 or self.espeak_clips < 0 or not 0.0 <= self.espeak_max_wer <= 1.0:
@@ -463,6 +470,7 @@ def train_step(
     rng: random.Random,
     device: torch.device,
     teacher: OfflineFeatures | None = None,
+    base: nn.Module | None = None,
 ) -> Tensor:
     mel_fe = StreamingLogMel(LogMelConfig(model.dims.n_mels))
     mel = torch.cat([mel_fe.feed(ex.audio), mel_fe.flush(200 * SAMPLE_RATE // 1000)], 1)[:, :3000]
@@ -485,7 +493,24 @@ def train_step(
     logits = decoder_logits(model, tokens.to(device), feats.expand(len(seqs), -1, -1), frames_valid.to(device))
     # (B, L, V); the loss only looks at the target positions
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).to(device), ignore_index=-100)
-    return ce if distill is None else ce + cfg.distill * distill
+    loss = ce if distill is None else ce + cfg.distill * distill
+    if base is not None and cfg.keep > 0:
+        loss = loss + cfg.keep * keep_reading(model, base, mel.to(device), seqs[-1], len(sot))
+    return loss
+
+
+def keep_reading(model: nn.Module, base: nn.Module, mel: Tensor, full: list[int], n_sot: int) -> Tensor:
+    """KL(base || tuned) of the next-token distributions along the whole clip's target `full` (the last cut's
+    sequence: every word, then end-of-text), each decoder on its own encoder's full-attention frames."""
+    tokens = torch.tensor([full], device=mel.device)
+    rows = slice(n_sot - 1, len(full) - 1)  # the positions that predict the text and end-of-text
+    with torch.no_grad():
+        theirs = encode_parallel(base, mel[None], block_frames=None)
+        ours = encode_parallel(model, mel[None], block_frames=None)
+        valid = torch.ones(1, theirs.shape[1], dtype=torch.bool, device=mel.device)
+        target = decoder_logits(base, tokens, theirs, valid)[0, rows].log_softmax(-1)
+    pred = decoder_logits(model, tokens, ours, valid)[0, rows].log_softmax(-1)
+    return F.kl_div(pred, target, log_target=True, reduction="batchmean")
 
 
 def train(cfg: TrainConfig, log=print) -> Path:
@@ -528,6 +553,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     out = Path(cfg.out)
     log(f"training {sum(p.numel() for p in params)} LoRA parameters on {device}, {cfg.steps} steps → {out}")
     teacher = OfflineFeatures(base.to(device), device, cache=not composed) if cfg.distill > 0 else None
+    keep_base = base.to(device) if cfg.keep > 0 else None
     t0, ema = time.perf_counter(), None
     bar = tqdm(range(cfg.steps), desc="asr train", unit="step")
     for step in bar:
@@ -539,7 +565,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
         for _ in range(cfg.batch):
             ex = compose(data, cfg, np_rng) if composed else data[rng.randrange(len(data))]
             chunk = rng.choice(cfg.chunks_ms)
-            loss = train_step(model, ex, chunk, cfg, sot, eot, rng, device, teacher) / cfg.batch
+            loss = train_step(model, ex, chunk, cfg, sot, eot, rng, device, teacher, keep_base) / cfg.batch
             loss.backward()
             total += loss.item()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

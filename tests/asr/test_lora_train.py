@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from liveloop.asr.encoder import encode_parallel
+from liveloop.asr.features import LogMelConfig, StreamingLogMel
 from liveloop.asr.lora import (
     LoRALinear,
     add_lora,
@@ -25,6 +26,7 @@ from liveloop.asr.train import (
     OfflineFeatures,
     TrainConfig,
     decoder_logits,
+    keep_reading,
     spec_augment,
     streaming_batch,
     train_step,
@@ -117,6 +119,28 @@ def test_spec_augment_masks_bands_and_spans_with_the_mean_level():
     torch.testing.assert_close(mel, torch.linspace(-1.0, 1.0, 80 * 400).reshape(80, 400))  # input left alone
     with pytest.raises(ValueError, match="specaug"):
         TrainConfig(specaug=1.5)
+
+
+def test_keep_reading_is_zero_for_the_base_model_and_positive_once_the_decoder_moves(arctic_clip, model):
+    m = copy.deepcopy(model)
+    params = add_lora(m, rank=4, alpha=8.0)
+    tok = get_tokenizer(m)
+    sot = list(tok.sot_sequence_including_notimestamps)
+    full = [*sot, *tok.encode(" He turned sharply"), tok.eot]
+    mel_fe = StreamingLogMel(LogMelConfig(m.dims.n_mels))
+    mel = torch.cat([mel_fe.feed(arctic_clip[: 16000 * 2]), mel_fe.flush(3200)], 1)
+    assert keep_reading(m, model, mel, full, len(sot)).item() == pytest.approx(0.0, abs=1e-5)  # B = 0: the base
+    with torch.no_grad():
+        for p in params:
+            p.add_(0.05 * torch.randn_like(p))
+    kl = keep_reading(m, model, mel, full, len(sot))
+    assert kl.item() > 1e-4
+    kl.backward()  # the term trains the decoder's adapter; the encoder's frames carry no gradient here
+    moved = {name: params[2 * i + 1].grad is not None for i, name in enumerate(target_names(m))}  # B's gradient
+    assert not any(v for k, v in moved.items() if k.startswith("encoder"))
+    assert all(v for k, v in moved.items() if k.startswith("decoder"))
+    with pytest.raises(ValueError, match="keep"):
+        TrainConfig(keep=-1.0)
 
 
 def test_decoder_logits_masked_frames_are_ignored(model):
