@@ -35,7 +35,8 @@ Against the previous adapter (Piper only, 2000 steps), at 300 ms chunks
 3.1 → 3.1 % (`benchmarks/asr_streaming.py`).
 
 What was tried on the way to this recipe, and what did not help (seed variation,
-encoder distillation, anticipation, espeak-ng voices, template text), with the
+encoder distillation, anticipation, SpecAugment, a KL term towards the base decoder,
+espeak-ng voices, template text), with the
 numbers and commands: ``docs/asr-training.md``. Known weakness: the model
 learned "end-of-text when the next word may not be complete", and on a rare
 final word it can stop early even at the segment's end (the recognizer's final
