@@ -1,0 +1,40 @@
+"""Training examples composed from cached clips (`liveloop.asr.train_data.compose`): word ends follow the audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liveloop.asr.train import TrainConfig
+from liveloop.asr.train_data import Example, compose
+
+
+def test_compose_shifts_word_ends_and_keeps_the_audio():
+    clip = Example(np.full(16000 * 2, 0.1, np.float32), [([1], 0.5), ([2], 1.5)])
+    cfg = TrainConfig(concat=3, lead_s=2.0, phone_p=0.0)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        ex = compose([clip], cfg, rng)
+        ends = [e for _, e in ex.words]
+        assert ends == sorted(ends) and len(ends) % 2 == 0
+        assert ends[-1] <= ex.audio.size / 16000 - 0.5 + 1e-6  # the last clip's last word, 0.5 s before its end
+        starts = [e - 1.5 for e in ends[1::2]]  # each clip's audio starts 1.5 s before its second word's end
+        assert all(np.all(ex.audio[round(s * 16000) : round(s * 16000) + 100] == np.float32(0.1)) for s in starts)
+
+
+def test_speed_perturbation_scales_audio_and_word_ends_together():
+    # a 440 Hz tone with a word ending at 1.0 s: played 1.2x faster it is 528 Hz and the word ends at 1/1.2 s
+    t = np.arange(16000 * 2) / 16000
+    clip = Example(np.sin(2 * np.pi * 440 * t).astype(np.float32), [([7], 1.0), ([8], 2.0)])
+    cfg = TrainConfig(speed=0.2)
+    rng = np.random.default_rng(3)
+    seen = []
+    for _ in range(8):
+        ex = compose([clip], cfg, rng)
+        factor = clip.audio.size / ex.audio.size
+        assert 0.8 - 0.01 <= factor <= 1.2 + 0.01
+        assert ex.words[0][1] == pytest.approx(1.0 / factor, rel=0.02)
+        spectrum = np.abs(np.fft.rfft(ex.audio))
+        assert np.argmax(spectrum) * 16000 / ex.audio.size == pytest.approx(440 * factor, rel=0.01)
+        seen.append(factor)
+    assert max(seen) - min(seen) > 0.1  # the factor varies per example
