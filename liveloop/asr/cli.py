@@ -82,6 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--keep", type=float, default=None, help="weight of the keep-the-base-decoder's-reading term")
     t.add_argument("--batch", type=int, default=None, help="examples per optimizer step (default 1)")
     t.add_argument("--max-minutes", type=float, default=None, help="time budget; the LR decays over it (0: steps only)")
+    t.add_argument("--save-pack", default=None, help="make the training data, write it to this file, stop")
+    t.add_argument("--pack", default=None, help="train on this --save-pack file instead of making the data")
     t.add_argument("--log", default="", help="also append progress lines to this file")
     t.set_defaults(func=_train)
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
@@ -120,6 +122,8 @@ def _train(args: argparse.Namespace) -> int:
             real_repeat=args.real_repeat,
             batch=args.batch,
             max_minutes=args.max_minutes,
+            pack=args.pack,
+            save_pack=args.save_pack,
         )
     except ValueError as exc:
         print(f"liveloop asr train: {exc}", file=sys.stderr)

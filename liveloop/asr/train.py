@@ -63,6 +63,8 @@ from liveloop.asr.train_data import (
     build_espeak_dataset,
     build_real_dataset,
     compose,
+    load_pack,
+    save_pack,
 )
 
 
@@ -118,6 +120,10 @@ class TrainConfig:
     real_repeat: int = 1
     batch: int = 1  # examples per optimizer step (their gradients summed; a GPU can take several)
     max_minutes: float = 0.0  # time budget: training ends at `steps` or here, and the LR decays over whichever is first
+    # the data in one file (`train_data.save_pack`): `save_pack` makes it and stops; `pack` trains on it instead of
+    # making the data here (a GPU box needs neither Piper nor the speech assets nor the teacher)
+    pack: str = ""
+    save_pack: str = ""
 
     def __post_init__(self) -> None:
         if self.clips < 1 or self.steps < 1 or self.cuts < 0:
@@ -148,6 +154,8 @@ class TrainConfig:
             )
         if self.batch < 1 or self.max_minutes < 0:
             raise ValueError(f"need batch >= 1 and max_minutes >= 0; got {self.batch}, {self.max_minutes}")
+        if self.pack and self.save_pack:
+            raise ValueError("pack (train on a pack) and save_pack (make one) exclude each other")
         if self.espeak_clips and self.text != "mixed":
             raise ValueError("espeak_clips needs text='mixed'")
         if not self.chunks_ms or any(c < 20 or c % 20 for c in self.chunks_ms):
@@ -317,6 +325,18 @@ def keep_reading(model: nn.Module, base: nn.Module, mel: Tensor, full: list[int]
     return F.kl_div(pred, target, log_target=True, reduction="batchmean")
 
 
+def training_data(base: nn.Module, cfg: TrainConfig, log) -> tuple[list[Example], list[Example]]:
+    """(synthetic clips, people's speech pieces, each once): from `cfg.pack`, or made and cached here."""
+    if cfg.pack:
+        synthetic, people = load_pack(Path(cfg.pack), cfg)
+        log(f"training data from {cfg.pack}: {len(synthetic)} synthetic clips, {len(people)} pieces of people's speech")
+        return synthetic, people
+    synthetic = build_dataset(base, cfg, log)
+    if cfg.espeak_clips:
+        synthetic += build_espeak_dataset(base, cfg, log)
+    return synthetic, (build_real_dataset(base, cfg, log) if cfg.real_teacher else [])
+
+
 def train(cfg: TrainConfig, log=print) -> Path:
     from tqdm import tqdm
 
@@ -328,11 +348,12 @@ def train(cfg: TrainConfig, log=print) -> Path:
     torch.manual_seed(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     base = load_whisper(cfg.model)
-    data = build_dataset(base, cfg, log)
-    if cfg.espeak_clips:
-        data += build_espeak_dataset(base, cfg, log)
-    if cfg.real_teacher:
-        data += build_real_dataset(base, cfg, log)
+    synthetic, people = training_data(base, cfg, log)
+    if cfg.save_pack:
+        save_pack(Path(cfg.save_pack), synthetic, people, cfg)
+        log(f"saved the training data to {cfg.save_pack} ({Path(cfg.save_pack).stat().st_size / 1e6:.1f} MB)")
+        return Path(cfg.save_pack)
+    data = synthetic + people * cfg.real_repeat
     import copy
 
     model = copy.deepcopy(base)

@@ -291,9 +291,9 @@ def cache_path(size: str) -> Path:
 def load_state(size: str = "tiny.en", progress: bool = True) -> dict:
     """{"dims", "state_dict", "alignment_heads", "multilingual"}; converted once, then read from the cache."""
     cached = cache_path(size)
-    src = model_dir(size)
-    if cached.exists():
+    if cached.exists():  # the package is needed only to convert (a GPU box may hold just the cache)
         return torch.load(cached, map_location="cpu", weights_only=True)
+    src = model_dir(size)
     dims, sd = convert_ct2(model_files(size), progress=progress)
     try:
         config = json.loads((src / "config.json").read_text())

@@ -247,6 +247,23 @@ def test_training_with_a_batch_and_a_time_budget_stops_and_saves(model, arctic_c
     assert any("saved adapter" in line for line in lines)
 
 
+def test_training_data_travels_in_a_pack(model, arctic_clip, tmp_path, monkeypatch):
+    """`--save-pack` writes the data and stops; `--pack` trains on it without making any data."""
+    import liveloop.asr.train as T
+
+    words = [([int(t) for t in get_tokenizer(model).encode(" Hello")], 0.6)]
+    monkeypatch.setattr(T, "build_dataset", lambda base, cfg, log: [Example(arctic_clip[: 16000 * 2], words)])
+    pack, out = tmp_path / "data.pack", tmp_path / "a.pt"
+    assert T.train(TrainConfig(save_pack=str(pack), out=str(out)), print) == pack and not out.exists()
+
+    def no_data(base, cfg, log):
+        raise AssertionError("training from a pack must not make data")
+
+    monkeypatch.setattr(T, "build_dataset", no_data)
+    T.train(TrainConfig(pack=str(pack), steps=2, chunks_ms=(300,), out=str(out)), print)
+    assert torch.load(out, map_location="cpu", weights_only=False)["meta"]["pack"] == str(pack)
+
+
 def test_the_shipped_adapter_was_made_by_the_recipe():
     """`liveloop asr train` with no flags reproduces the bundled adapter's configuration."""
     from liveloop.asr.lora import BUNDLED

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from liveloop.asr.train import TrainConfig
-from liveloop.asr.train_data import Example, compose
+from liveloop.asr.train_data import Example, compose, load_pack, save_pack
 
 
 def test_compose_shifts_word_ends_and_keeps_the_audio():
@@ -38,3 +38,30 @@ def test_speed_perturbation_scales_audio_and_word_ends_together():
         assert np.argmax(spectrum) * 16000 / ex.audio.size == pytest.approx(440 * factor, rel=0.01)
         seen.append(factor)
     assert max(seen) - min(seen) > 0.1  # the factor varies per example
+
+
+def test_a_pack_round_trips_the_clips_and_names_settings_that_differ(tmp_path):
+    rng = np.random.default_rng(0)
+    synthetic = [Example((rng.standard_normal(1600) * 0.3).astype(np.float32), [([1, 2], 0.05)])]
+    people = [
+        Example((rng.standard_normal(800) * 1.4).astype(np.float32), [([3], 0.02), ([4], 0.04)]),  # peaks above 1
+        Example(np.zeros(320, np.float32), []),  # silence: no division by a zero peak
+    ]
+    cfg = TrainConfig(real_teacher="base")
+    path = tmp_path / "data.pack"
+    save_pack(path, synthetic, people, cfg)
+    got_s, got_p = load_pack(path, cfg)
+    assert [e.words for e in got_s] == [e.words for e in synthetic] and [e.words for e in got_p] == [
+        e.words for e in people
+    ]
+    for a, b in zip([*got_s, *got_p], [*synthetic, *people], strict=True):
+        peak = max(float(np.abs(b.audio).max()), 1e-9)
+        assert a.audio.dtype == np.float32 and a.audio.size == b.audio.size
+        assert np.abs(a.audio - b.audio).max() <= peak / 32767  # int16 at the clip's own scale
+    with pytest.raises(ValueError, match=r"other data settings.*clips"):
+        load_pack(path, TrainConfig(real_teacher="base", clips=7))
+    (tmp_path / "junk").write_bytes(b"not a pack")
+    with pytest.raises(ValueError, match="not a training pack"):
+        load_pack(tmp_path / "junk", cfg)
+    with pytest.raises(ValueError, match="exclude each other"):
+        TrainConfig(pack="a", save_pack="b")
