@@ -86,6 +86,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--pack", default=None, help="train on this --save-pack file instead of making the data")
     t.add_argument("--log", default="", help="also append progress lines to this file")
     t.set_defaults(func=_train)
+    avg = asr_sub.add_parser(
+        "average",
+        help="average adapters trained with different seeds (one adapter, the mean update)",
+        description="The mean of the adapters' updates; --rank R cuts each layer's mean to R directions (SVD).",
+    )
+    avg.add_argument("out", help="the averaged adapter file")
+    avg.add_argument("adapters", nargs="+", help="adapter files (liveloop asr train --out)")
+    avg.add_argument("--rank", type=int, default=None, help="keep this many directions per layer (default: all)")
+    avg.set_defaults(func=_average)
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
 
 
@@ -136,6 +145,23 @@ def _train(args: argparse.Namespace) -> int:
                 f.write(msg + "\n")
 
     train(cfg, log)
+    return 0
+
+
+def _average(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from liveloop.asr.lora import average_adapters
+
+    if args.rank is not None and args.rank < 1:
+        print(f"liveloop asr average: --rank must be >= 1, got {args.rank}", file=sys.stderr)
+        return 2
+    try:
+        blob = average_adapters([Path(a) for a in args.adapters], Path(args.out), args.rank)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"liveloop asr average: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.out}: the mean of {len(args.adapters)} adapters, rank {blob['rank']}")
     return 0
 
 

@@ -100,11 +100,56 @@ def save_adapter(model: nn.Module, path: Path, *, rank: int, alpha: float, chunk
     tmp.replace(path)
 
 
-def load_lora_state(model: nn.Module, path: Path) -> None:
-    """Copy a saved adapter's A/B into the LoRALinear layers of `model` (after `add_lora`, same rank)."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+def read_adapter(path: Path) -> dict:
+    """An adapter file's contents; anything else is an error that names the file."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # a file that is not a torch archive fails in pickle, zipfile or struct
+        raise ValueError(f"{path}: not a liveloop ASR adapter ({type(exc).__name__}: {exc})") from exc
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not a liveloop ASR adapter (format must be {FORMAT!r})")
+    return blob
+
+
+def average_adapters(paths: list[Path], out: Path, rank: int | None = None) -> dict:
+    """One adapter whose update is the mean of the adapters' updates (a "soup" of runs that differ in seed).
+
+    Exact: the A's are stacked and the B's put side by side (scaled 1/k), so each layer's update
+    (alpha/r)·B·A is the mean of theirs, at the sum of their ranks. With `rank`, each layer's mean update is cut to its
+    `rank` largest singular directions (SVD), which keeps the file as small as one adapter."""
+    if not paths:
+        raise ValueError("no adapters to average")
+    blobs = [read_adapter(p) for p in paths]
+    layers = {tuple(sorted(b["state"])) for b in blobs}
+    if len(layers) != 1:
+        raise ValueError(f"adapters {[str(p) for p in paths]} adapt different layers")
+    k = len(blobs)
+    state = {}
+    for name in blobs[0]["state"]:
+        a = torch.cat([b["state"][name]["A"] for b in blobs])
+        b_ = torch.cat([b["state"][name]["B"] * (b["alpha"] / b["rank"]) for b in blobs], 1) / k  # scale 1 now
+        if rank is not None:
+            u, sv, vh = torch.linalg.svd(b_ @ a, full_matrices=False)
+            b_, a = u[:, :rank] * sv[:rank], vh[:rank]
+        state[name] = {"A": a.contiguous(), "B": b_.contiguous()}
+    r = rank if rank is not None else sum(b["rank"] for b in blobs)
+    blob = {
+        **blobs[0],
+        "rank": r,
+        "alpha": float(r),  # scale alpha / rank = 1: the B's above carry each adapter's own scale
+        "state": state,
+        "meta": {**blobs[0]["meta"], "averaged": [str(p) for p in paths], "svd_rank": rank},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(blob, out)
+    return blob
+
+
+def load_lora_state(model: nn.Module, path: Path) -> None:
+    """Copy a saved adapter's A/B into the LoRALinear layers of `model` (after `add_lora`, same rank)."""
+    blob = read_adapter(path)
     layers = {name: m for name, m in model.named_modules() if isinstance(m, LoRALinear)}
     for name, ab in blob["state"].items():
         layer = layers.get(name)
@@ -117,9 +162,7 @@ def load_lora_state(model: nn.Module, path: Path) -> None:
 
 def merged(model: nn.Module, path: Path) -> nn.Module:
     """A copy of `model` with the adapter at `path` merged into its weights (eval mode)."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a liveloop ASR adapter (format must be {FORMAT!r})")
+    blob = read_adapter(path)
     out = copy.deepcopy(model)
     scale = blob["alpha"] / blob["rank"]
     for name, ab in blob["state"].items():

@@ -20,7 +20,12 @@ CarelessWhisper's recipe, on speech made offline:
    Cross-entropy, LoRA parameters only (AdamW).
 
 The adapter is saved every `--save-every` steps and at the end (a few MB).
-Uses a GPU when one is present. `liveloop asr train` with no flags runs the
+Uses a GPU when one is present. To train on a machine that cannot make the
+data (no Piper, speech assets or teacher there: a GPU box, say), write the
+data to one file here and train on it there:
+
+    liveloop asr train --save-pack data.pack      # 55 MB for the recipe's data
+    liveloop asr train --pack data.pack --seed 1 --out seed1.pt `liveloop asr train` with no flags runs the
 shipped adapter's recipe (`SHIPPED_RECIPE`), which made it on this CPU:
 
     liveloop asr train --text mixed --clips 400 --speed 0.15 --concat 2 \

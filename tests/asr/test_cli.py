@@ -47,3 +47,17 @@ def test_transcribe_stream_commit_at_end_of_text(model, capsys):
     words, summary = lines[:-1], lines[-1]
     assert "table" in summary["text"].lower()
     assert words[0]["emit_s"] < words[-1]["end_s"]  # the first words came out while the sentence went on
+
+
+def test_asr_average_cli(tmp_path, capsys):
+    from liveloop.asr.lora import BUNDLED
+
+    out = tmp_path / "avg.pt"
+    assert main(["asr", "average", str(out), str(BUNDLED), str(BUNDLED), "--rank", "8"]) == 0
+    assert "rank 8" in capsys.readouterr().out and out.exists()
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"junk")
+    assert main(["asr", "average", str(out), str(BUNDLED), str(junk)]) == 2
+    assert "junk.pt" in capsys.readouterr().err
+    assert main(["asr", "average", str(out), str(BUNDLED), "--rank", "0"]) == 2
+    assert "--rank must be >= 1" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from liveloop.asr.features import LogMelConfig, StreamingLogMel
 from liveloop.asr.lora import (
     LoRALinear,
     add_lora,
+    average_adapters,
     is_streaming_tuned,
     load_adapter_for,
     merged,
@@ -76,6 +77,32 @@ def test_save_merge_roundtrip(model, tmp_path):
         merged(model, bad)
     with pytest.raises(FileNotFoundError, match="adapter file not found"):
         load_adapter_for(model, tmp_path / "missing.pt")
+
+
+def test_averaged_adapters_merge_to_the_mean_update(model, tmp_path):
+    """Seeds' adapters of different rank and scale average exactly; with --rank the SVD keeps the main directions."""
+    paths = []
+    for seed, (rank, alpha) in enumerate([(2, 2.0), (2, 4.0), (3, 3.0)]):
+        torch.manual_seed(seed)
+        m = copy.deepcopy(model)
+        add_lora(m, rank=rank, alpha=alpha)
+        with torch.no_grad():
+            for mod in m.modules():
+                if isinstance(mod, LoRALinear):
+                    mod.B.normal_(std=0.01)
+        paths.append(tmp_path / f"s{seed}.pt")
+        save_adapter(m, paths[-1], rank=rank, alpha=alpha, chunk_ms=300, meta={"seed": seed})
+    w = lambda mod: mod.encoder.blocks[1].attn.value.weight  # noqa: E731
+    mean = sum(w(merged(model, p)) for p in paths) / 3
+    exact = average_adapters(paths, tmp_path / "avg.pt")
+    assert exact["rank"] == 7 and exact["meta"]["averaged"] == [str(p) for p in paths]
+    torch.testing.assert_close(w(merged(model, tmp_path / "avg.pt")), mean, atol=1e-6, rtol=1e-5)
+    cut = average_adapters(paths, tmp_path / "avg2.pt", rank=2)
+    assert cut["state"]["encoder.blocks.1.attn.value"]["A"].shape[0] == 2
+    err_cut = (w(merged(model, tmp_path / "avg2.pt")) - mean).norm()
+    assert 0 < err_cut < (w(model) - mean).norm()  # rank 2 of a rank-7 mean: close to it, not exact
+    with pytest.raises(ValueError, match="no adapters"):
+        average_adapters([], tmp_path / "none.pt")
 
 
 def test_streaming_targets_are_words_ended_before_the_cut(model):
