@@ -237,8 +237,9 @@ def summarise(r: MethodResult, clips: list[Clip], offline_hyps: dict[str, str]) 
 
 
 def table(rows: list[dict]) -> str:
+    w = max([36, *(len(r["method"]) + 1 for r in rows)])
     head = (
-        f"{'method':<36}{'WER':>7}{'human':>7}{'TTS':>7}{'WER*':>7}{'lat p50':>9}{'lat p95':>9}{'rev/w':>7}"
+        f"{'method':<{w}}{'WER':>7}{'human':>7}{'TTS':>7}{'WER*':>7}{'lat p50':>9}{'lat p95':>9}{'rev/w':>7}"
         f"{'enc ms/s':>10}{'RTF':>7}"
     )
     lines = [head, "-" * len(head)]
@@ -249,7 +250,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         w2 = r["wer_vs_offline_unreferenced"]
         lines.append(
-            f"{r['method']:<36}{pct(r['wer']):>7}{pct(r.get('wer_human')):>7}{pct(r.get('wer_synthetic')):>7}"
+            f"{r['method']:<{w}}{pct(r['wer']):>7}{pct(r.get('wer_human')):>7}{pct(r.get('wer_synthetic')):>7}"
             f"{pct(w2):>7}"
             f"{r['latency_ms_p50']:>9.0f}{r['latency_ms_p95']:>9.0f}{r['tokens_revised_per_word']:>7.2f}"
             f"{r['encoder_ms_per_audio_s']:>10.1f}{r['rtf']:>7.3f}"
@@ -265,6 +266,18 @@ def plot(rows: list[dict], path: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return
+    if len(rows) > 12:  # many adapters (a seed study): WER bars read better than a crowded scatter
+        fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.2))
+        colours = ["tab:orange" if "n=" in r["method"] else "tab:blue" for r in rows]  # commit-rule rows
+        ax.barh(range(len(rows)), [100 * r["wer"] for r in rows], color=colours)
+        ax.set_yticks(range(len(rows)), [r["method"] for r in rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("WER (%)")
+        ax.set_title("WER per adapter (blue: n = 2, orange: other commit rules)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
@@ -285,7 +298,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="5 short clips, 300 and 1000 ms chunks only")
     ap.add_argument("--out", default="benchmarks/results/asr_streaming.json")
-    ap.add_argument("--adapter", default="auto", help="LoRA adapter for the tuned rows ('auto': bundled if present)")
+    ap.add_argument(
+        "--adapter",
+        default="auto",
+        help="LoRA adapter for the tuned rows ('auto': bundled if present); several, comma-separated: rows for each",
+    )
     ap.add_argument("--chunks", default="", help="comma-separated chunk sizes (default 100,200,300,1000)")
     ap.add_argument(
         "--recheck",
@@ -333,17 +350,20 @@ def main() -> int:
             results.append(
                 one_thread(f"causal {ch}", run_causal, model, clips, offline_words, ch, "liveloop causal (untuned)")
             )
-    tuned_path = None if args.adapter == "none" else (BUNDLED if args.adapter == "auto" else Path(args.adapter))
-    if tuned_path is not None and tuned_path.exists():
-        tuned = load_adapter_for(model, tuned_path)
+    specs = [a for a in args.adapter.split(",") if a and a != "none"]
+    for spec_path in [BUNDLED if a == "auto" else Path(a) for a in specs]:
+        if not spec_path.exists():
+            print(f"adapter {spec_path} not found: no tuned rows for it", file=sys.stderr)
+            continue
+        tuned = load_adapter_for(model, spec_path)
+        name = "" if len(specs) == 1 else f" [{spec_path.stem}]"  # several adapters: rows say which
         for ch in chunks:
-            results.append(
-                one_thread(f"tuned {ch}", run_causal, tuned, clips, offline_words, ch, "liveloop causal (LoRA)")
-            )
+            label = f"liveloop causal (LoRA){name}"
+            results.append(one_thread(f"tuned{name} {ch}", run_causal, tuned, clips, offline_words, ch, label))
         for spec in [x for x in args.recheck.split(",") if x]:
             for ch in [c for c in chunks if c == 300] or chunks:  # the commit-rule rows: at 300 ms
-                label = f"liveloop LoRA n={spec}"
-                row = one_thread(f"tuned {spec} {ch}", run_causal, tuned, clips, offline_words, ch, label, spec)
+                label = f"liveloop LoRA n={spec}{name}"
+                row = one_thread(f"tuned {spec} {ch}{name}", run_causal, tuned, clips, offline_words, ch, label, spec)
                 results.append(row)
     rows = [summarise(r, clips, offline.hyps) for r in results]
     rows[0]["latency_note"] = "offline: emitted when the clip ends"
