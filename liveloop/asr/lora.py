@@ -140,11 +140,21 @@ def average_adapters(paths: list[Path], out: Path, rank: int | None = None) -> d
         "rank": r,
         "alpha": float(r),  # scale alpha / rank = 1: the B's above carry each adapter's own scale
         "state": state,
-        "meta": {**blobs[0]["meta"], "averaged": [str(p) for p in paths], "svd_rank": rank},
+        "meta": {
+            **blobs[0]["meta"],  # the first adapter's recipe, then where each part came from
+            "averaged": [{"path": str(p), **_provenance(b["meta"])} for p, b in zip(paths, blobs, strict=True)],
+            "svd_rank": rank,
+        },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(blob, out)
     return blob
+
+
+def _provenance(meta: dict) -> dict:
+    """What identifies an averaged adapter's part: its seed, steps and device, or the parts it averaged."""
+    keys = ("averaged", "svd_rank") if "averaged" in meta else ("seed", "step", "device")
+    return {k: meta[k] for k in keys if k in meta}
 
 
 def load_lora_state(model: nn.Module, path: Path) -> None:

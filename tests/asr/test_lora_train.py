@@ -95,7 +95,8 @@ def test_averaged_adapters_merge_to_the_mean_update(model, tmp_path):
     w = lambda mod: mod.encoder.blocks[1].attn.value.weight  # noqa: E731
     mean = sum(w(merged(model, p)) for p in paths) / 3
     exact = average_adapters(paths, tmp_path / "avg.pt")
-    assert exact["rank"] == 7 and exact["meta"]["averaged"] == [str(p) for p in paths]
+    assert exact["rank"] == 7 and [a["path"] for a in exact["meta"]["averaged"]] == [str(p) for p in paths]
+    assert [a["seed"] for a in exact["meta"]["averaged"]] == [0, 1, 2]  # each part says where it came from
     torch.testing.assert_close(w(merged(model, tmp_path / "avg.pt")), mean, atol=1e-6, rtol=1e-5)
     cut = average_adapters(paths, tmp_path / "avg2.pt", rank=2)
     assert cut["state"]["encoder.blocks.1.attn.value"]["A"].shape[0] == 2
@@ -292,7 +293,7 @@ def test_training_data_travels_in_a_pack(model, arctic_clip, tmp_path, monkeypat
 
 
 def test_the_shipped_adapter_was_made_by_the_recipe():
-    """`liveloop asr train` with no flags reproduces the bundled adapter's configuration."""
+    """`liveloop asr train` with no flags reproduces the bundled adapter's configuration (each of its seeds)."""
     from liveloop.asr.lora import BUNDLED
     from liveloop.asr.train import SHIPPED_RECIPE, recipe_config
 
@@ -301,4 +302,9 @@ def test_the_shipped_adapter_was_made_by_the_recipe():
     for key in (*SHIPPED_RECIPE, "rank", "alpha", "lr", "seed", "cuts", "lead_s", "phone_p", "distill", "batch"):
         assert meta[key] == getattr(cfg, key), key
     assert tuple(meta["chunks_ms"]) == cfg.chunks_ms and meta["step"] == cfg.steps and not meta["init"]
+    # half the seed-0 run, half the mean of seeds 1-11 (liveloop asr average ... --rank 16)
+    seed0, mean = meta["averaged"]
+    assert seed0["seed"] == 0 and meta["svd_rank"] == 16
+    assert [part["seed"] for part in mean["averaged"]] == list(range(1, 12))
+    assert all(part["step"] == cfg.steps for part in [seed0, *mean["averaged"]])
     assert recipe_config(steps=5, speed=None).steps == 5 and recipe_config(speed=None).speed == 0.15
