@@ -117,8 +117,8 @@ def average_adapters(paths: list[Path], out: Path, rank: int | None = None) -> d
     """One adapter whose update is the mean of the adapters' updates (a "soup" of runs that differ in seed).
 
     Exact: the A's are stacked and the B's put side by side (scaled 1/k), so each layer's update
-    (alpha/r)·B·A is the mean of theirs, at the sum of their ranks. With `rank`, each layer's mean update is cut to its
-    `rank` largest singular directions (SVD), which keeps the file as small as one adapter."""
+    (alpha/r)·B·A is the mean of theirs, at the sum of their ranks. With `rank`, each layer's mean update
+    is cut to its `rank` largest singular directions (SVD), which keeps the file as small as one adapter."""
     if not paths:
         raise ValueError("no adapters to average")
     blobs = [read_adapter(p) for p in paths]
@@ -128,27 +128,27 @@ def average_adapters(paths: list[Path], out: Path, rank: int | None = None) -> d
     k = len(blobs)
     state = {}
     for name in blobs[0]["state"]:
-        a = torch.cat([b["state"][name]["A"] for b in blobs])
-        b_ = torch.cat([b["state"][name]["B"] * (b["alpha"] / b["rank"]) for b in blobs], 1) / k  # scale 1 now
-        if rank is not None:
-            u, sv, vh = torch.linalg.svd(b_ @ a, full_matrices=False)
-            b_, a = u[:, :rank] * sv[:rank], vh[:rank]
-        state[name] = {"A": a.contiguous(), "B": b_.contiguous()}
+        down = torch.cat([blob["state"][name]["A"] for blob in blobs])
+        up = torch.cat([blob["state"][name]["B"] * (blob["alpha"] / blob["rank"]) for blob in blobs], 1) / k
+        if rank is not None:  # up @ down is the mean update (scale 1); keep its main directions
+            u, sv, vh = torch.linalg.svd(up @ down, full_matrices=False)
+            up, down = u[:, :rank] * sv[:rank], vh[:rank]
+        state[name] = {"A": down.contiguous(), "B": up.contiguous()}
     r = rank if rank is not None else sum(b["rank"] for b in blobs)
-    blob = {
+    out_blob = {
         **blobs[0],
         "rank": r,
         "alpha": float(r),  # scale alpha / rank = 1: the B's above carry each adapter's own scale
         "state": state,
         "meta": {
             **blobs[0]["meta"],  # the first adapter's recipe, then where each part came from
-            "averaged": [{"path": str(p), **_provenance(b["meta"])} for p, b in zip(paths, blobs, strict=True)],
+            "averaged": [{"path": str(p), **_provenance(blob["meta"])} for p, blob in zip(paths, blobs, strict=True)],
             "svd_rank": rank,
         },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blob, out)
-    return blob
+    torch.save(out_blob, out)
+    return out_blob
 
 
 def _provenance(meta: dict) -> dict:
