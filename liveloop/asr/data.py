@@ -380,17 +380,19 @@ TRAINING_SPEECH_ASSETS = (
 _AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus"}
 
 
-def training_speech() -> list[tuple[str, np.ndarray]]:
-    """People's speech for fine-tuning (`TRAINING_SPEECH_ASSETS`), as (asset/file, 16 kHz audio) pairs:
-    recordings that other speech tools ship as tests and examples, none of them in the dev set."""
+def training_speech(assets: tuple[str, ...] = TRAINING_SPEECH_ASSETS) -> list[tuple[str, np.ndarray]]:
+    """People's speech for fine-tuning, as (asset/path in the asset, 16 kHz audio) pairs: recordings that
+    other speech tools ship as tests and examples (`TRAINING_SPEECH_ASSETS` by default), none of them in
+    the dev set."""
     from liveloop.asr.audio import load_audio
-    from liveloop.assets import asset_files
+    from liveloop.assets import asset_dir, asset_files
 
     out = []
-    for name in TRAINING_SPEECH_ASSETS:
+    for name in assets:
+        root = asset_dir(name)
         for f in asset_files(name):
             if f.suffix.lower() in _AUDIO_SUFFIXES:
-                out.append((f"{name}/{f.name}", load_audio(f)))
+                out.append((f"{name}/{f.relative_to(root).as_posix()}", load_audio(f)))
     return out
 
 

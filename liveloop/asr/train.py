@@ -72,6 +72,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from liveloop.asr.data import TRAINING_SPEECH_ASSETS
 from liveloop.asr.encoder import FRAMES_PER_S, _heads, _merge, encode_parallel
 from liveloop.asr.features import SAMPLE_RATE, LogMelConfig, StreamingLogMel
 from liveloop.asr.train_data import (
@@ -135,6 +136,8 @@ class TrainConfig:
     # multilingual base, a better teacher than tiny.en), cut at pauses; each piece appears `real_repeat` times
     real_teacher: str = ""
     real_repeat: int = 1
+    # which assets the people's speech comes from (`liveloop.assets` names of training assets)
+    real_assets: tuple[str, ...] = TRAINING_SPEECH_ASSETS
     batch: int = 1  # examples per optimizer step (their gradients summed; a GPU can take several)
     max_minutes: float = 0.0  # time budget: training ends at `steps` or here, and the LR decays over whichever is first
     # the data in one file (`train_data.save_pack`): `save_pack` makes it and stops; `pack` trains on it instead of
@@ -169,6 +172,12 @@ class TrainConfig:
                 f"real_teacher must be '', 'tiny.en' or 'base' and real_repeat >= 1; got {self.real_teacher!r}, "
                 f"{self.real_repeat}"
             )
+        from liveloop.assets import ASSETS
+
+        unknown = [a for a in self.real_assets if a not in ASSETS or not ASSETS[a].training]
+        if unknown or not self.real_assets or len(set(self.real_assets)) < len(self.real_assets):
+            known = ", ".join(sorted(n for n, a in ASSETS.items() if a.training))
+            raise ValueError(f"real_assets must be distinct training assets ({known}); got {self.real_assets}")
         if self.batch < 1 or self.max_minutes < 0:
             raise ValueError(f"need batch >= 1 and max_minutes >= 0; got {self.batch}, {self.max_minutes}")
         if self.pack and self.save_pack:

@@ -15,6 +15,7 @@ are in `liveloop.asr.train`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from liveloop.asr.data import TRAINING_SPEECH_ASSETS
 from liveloop.asr.features import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -144,14 +146,15 @@ def build_real_dataset(model: nn.Module, cfg: TrainConfig, log) -> list[Example]
     from liveloop.asr.weights import load_whisper
 
     root = Path(cfg.data_dir or Path(user_cache_dir("liveloop")) / "asr" / "train_data") / f"real-{cfg.real_teacher}"
-    root.mkdir(parents=True, exist_ok=True)
     tok = get_tokenizer(model)
     teacher = None
     out: list[Example] = []
-    recordings = training_speech()
-    for i, (name, audio) in enumerate(tqdm(recordings, desc=f"people's speech ({cfg.real_teacher})", unit="file")):
-        done = root / f"{i:03d}.json"
+    recordings = training_speech(cfg.real_assets)
+    for name, audio in tqdm(recordings, desc=f"people's speech ({cfg.real_teacher})", unit="file"):
+        folder = root / re.sub(r"[^A-Za-z0-9._-]+", "_", name)  # one folder per recording: its pieces
+        done = folder / "done.json"
         if not done.exists():
+            folder.mkdir(parents=True, exist_ok=True)
             teacher = teacher or load_whisper(cfg.real_teacher)
             threads = torch.get_num_threads()
             res = whisper.transcribe(
@@ -168,10 +171,10 @@ def build_real_dataset(model: nn.Module, cfg: TrainConfig, log) -> list[Example]
             for k, (start, end, ws) in enumerate(pieces):
                 clip = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
                 labelled = [(tok.encode(w), e) for w, e in ws]
-                np.savez(root / f"{i:03d}-{k:03d}.npz", audio=clip, words=json.dumps(labelled))
+                np.savez(folder / f"{k:03d}.npz", audio=clip, words=json.dumps(labelled))
             trusted = int(sum(bool(ok) for *_, ok in words))
             done.write_text(json.dumps({"file": name, "words": len(words), "trusted": trusted, "pieces": len(pieces)}))
-        for f in sorted(root.glob(f"{i:03d}-*.npz")):
+        for f in sorted(folder.glob("*.npz")):
             z = np.load(f, allow_pickle=False)
             out.append(Example(z["audio"], [(w[0], w[1]) for w in json.loads(str(z["words"]))]))
     log(f"people's speech: {len(out)} pieces, {sum(e.audio.size for e in out) / SAMPLE_RATE / 60:.1f} min")
@@ -232,7 +235,8 @@ def compose(data: list[Example], cfg: TrainConfig, rng: np.random.Generator) -> 
 
 # -- a pack: the recipe's clips in one file, to train on another machine ------------------------------
 
-PACK_FIELDS = ("model", "clips", "text", "espeak_clips", "espeak_max_wer", "real_teacher")  # what the data depends on
+# what the data depends on
+PACK_FIELDS = ("model", "clips", "text", "espeak_clips", "espeak_max_wer", "real_teacher", "real_assets")
 
 
 def save_pack(path: Path, synthetic: list[Example], people: list[Example], cfg: TrainConfig) -> None:
@@ -264,7 +268,12 @@ def load_pack(path: Path, cfg: TrainConfig) -> tuple[list[Example], list[Example
         audio, lengths, peaks = z["audio"], z["lengths"], z["peaks"]
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"{path}: not a training pack ({exc})") from exc
-    differ = {k: (v, getattr(cfg, k)) for k, v in meta["fields"].items() if v != getattr(cfg, k)}
+
+    def same(saved: object, wanted: object) -> bool:  # JSON keeps a tuple as a list
+        return saved == (list(wanted) if isinstance(wanted, tuple) else wanted)
+
+    fields = {"real_assets": list(TRAINING_SPEECH_ASSETS), **meta["fields"]}  # packs made before it was a field
+    differ = {k: (v, getattr(cfg, k)) for k, v in fields.items() if not same(v, getattr(cfg, k))}
     if differ:
         raise ValueError(f"{path}: made for other data settings (pack, config): {differ}")
     bounds = np.concatenate([[0], np.cumsum(lengths)])

@@ -61,3 +61,9 @@ def test_asr_average_cli(tmp_path, capsys):
     assert "junk.pt" in capsys.readouterr().err
     assert main(["asr", "average", str(out), str(BUNDLED), "--rank", "0"]) == 2
     assert "--rank must be >= 1" in capsys.readouterr().err
+
+
+def test_asr_train_names_an_unknown_speech_asset(capsys):
+    assert main(["asr", "train", "--real-assets", "+no_such_asset", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_asset" in err and "train_speech_tortoise" in err

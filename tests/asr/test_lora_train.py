@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
 import random
 
 import numpy as np
@@ -308,3 +310,32 @@ def test_the_shipped_adapter_was_made_by_the_recipe():
     assert [part["seed"] for part in mean["averaged"]] == list(range(1, 12))
     assert all(part["step"] == cfg.steps for part in [seed0, *mean["averaged"]])
     assert recipe_config(steps=5, speed=None).steps == 5 and recipe_config(speed=None).speed == 0.15
+
+
+def test_people_speech_is_labelled_once_per_recording_and_cached_by_name(model, arctic_clip, tmp_path, monkeypatch):
+    """Each recording gets a cache folder named after it (two files of one basename in different assets do
+    not collide), and a second build reads the cache instead of transcribing again."""
+    import liveloop.asr.data as D
+    import liveloop.asr.weights as W
+    from liveloop.asr.train_data import build_real_dataset
+
+    recordings = [("asset_a/x/1.wav", arctic_clip), ("asset_b/y/1.wav", arctic_clip[: 16000 * 2])]
+    monkeypatch.setattr(D, "training_speech", lambda assets: recordings)
+    cfg = TrainConfig(real_teacher="tiny.en", data_dir=str(tmp_path))
+    first = build_real_dataset(model, cfg, print)
+    root = tmp_path / "real-tiny.en"
+    assert sorted(p.name for p in root.iterdir()) == ["asset_a_x_1.wav", "asset_b_y_1.wav"]
+    assert [json.loads((root / n / "done.json").read_text())["file"] for n in sorted(os.listdir(root))] == [
+        "asset_a/x/1.wav",
+        "asset_b/y/1.wav",
+    ]
+    assert first and all(e.words for e in first)
+    text = get_tokenizer(model).decode([t for tokens, _ in first[0].words for t in tokens])
+    assert "sharply" in text.lower()
+
+    def no_teacher(*a, **k):
+        raise AssertionError("cached recordings must not be transcribed again")
+
+    monkeypatch.setattr(W, "load_whisper", no_teacher)
+    again = build_real_dataset(model, cfg, print)
+    assert [e.words for e in again] == [e.words for e in first]

@@ -65,3 +65,34 @@ def test_a_pack_round_trips_the_clips_and_names_settings_that_differ(tmp_path):
         load_pack(tmp_path / "junk", cfg)
     with pytest.raises(ValueError, match="exclude each other"):
         TrainConfig(pack="a", save_pack="b")
+
+
+def test_a_pack_names_other_speech_assets_and_reads_packs_made_before_the_field(tmp_path):
+    import json
+
+    from liveloop.asr.data import TRAINING_SPEECH_ASSETS
+
+    more = (*TRAINING_SPEECH_ASSETS, "train_speech_tortoise")
+    clip = Example(np.full(160, 0.1, np.float32), [([5], 0.01)])
+    path = tmp_path / "more.pack"
+    save_pack(path, [clip], [clip], TrainConfig(real_teacher="base", real_assets=more))
+    assert len(load_pack(path, TrainConfig(real_teacher="base", real_assets=more))[1]) == 1
+    with pytest.raises(ValueError, match="real_assets"):
+        load_pack(path, TrainConfig(real_teacher="base"))
+    # a pack written before real_assets was a pack field: its speech came from the default list
+    z = dict(np.load(path))
+    meta = json.loads(str(z["meta"]))
+    del meta["fields"]["real_assets"]
+    z["meta"] = np.array(json.dumps(meta))
+    with open(tmp_path / "old.pack", "wb") as f:
+        np.savez_compressed(f, **z)
+    assert len(load_pack(tmp_path / "old.pack", TrainConfig(real_teacher="base"))[0]) == 1
+    with pytest.raises(ValueError, match="real_assets"):
+        load_pack(tmp_path / "old.pack", TrainConfig(real_teacher="base", real_assets=more))
+
+
+def test_speech_assets_must_be_known_training_assets():
+    with pytest.raises(ValueError, match=r"training assets \(.*train_speech_tortoise.*\); got \('pyannote_sample',\)"):
+        TrainConfig(real_assets=("pyannote_sample",))
+    with pytest.raises(ValueError, match="distinct"):
+        TrainConfig(real_assets=("train_speech_ami", "train_speech_ami"))
