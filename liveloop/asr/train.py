@@ -198,6 +198,7 @@ SHIPPED_RECIPE: dict[str, object] = {
     "concat": 2,
     "real_teacher": "base",
     "real_repeat": 4,
+    "real_assets": (*TRAINING_SPEECH_ASSETS, "train_speech_tortoise"),
 }
 
 
