@@ -81,8 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument(
         "--real-assets",
         default=None,
-        help="comma-separated training assets for people's speech (recipe: data.TRAINING_SPEECH_ASSETS); "
-        "'+NAME,…' adds to the recipe's",
+        help="comma-separated training assets for people's speech (recipe: data.TRAINING_SPEECH_ASSETS and "
+        "train_speech_tortoise); '+NAME,…' adds to the recipe's",
     )
     t.add_argument("--specaug", type=float, default=None, help="SpecAugment masks on this share of examples")
     t.add_argument("--keep", type=float, default=None, help="weight of the keep-the-base-decoder's-reading term")
@@ -156,14 +156,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _real_assets(spec: str | None) -> tuple[str, ...] | None:
-    """`--real-assets`: "a,b" is that list; "+a,b" the recipe's list and then a, b; None: the recipe's."""
+    """`--real-assets`: "a,b" is that list; "+a,b" the recipe's, then those of a, b it lacks; None: the recipe's."""
     if spec is None:
         return None
     names = tuple(n.strip() for n in spec.lstrip("+").split(",") if n.strip())
     if spec.startswith("+"):
         from liveloop.asr.train import recipe_config
 
-        return recipe_config().real_assets + names
+        recipe = recipe_config().real_assets
+        return recipe + tuple(n for n in names if n not in recipe)
     return names
 
 

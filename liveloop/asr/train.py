@@ -24,7 +24,7 @@ Uses a GPU when one is present. To train on a machine that cannot make the
 data (no Piper, speech assets or teacher there: a GPU box, say), write the
 data to one file here and train on it there:
 
-    liveloop asr train --save-pack data.pack      # 55 MB for the recipe's data
+    liveloop asr train --save-pack data.pack      # 65 MB for the recipe's data
     liveloop asr train --pack data.pack --seed 1 --out seed01.pt
 
 `liveloop asr train` with no flags runs the recipe (`SHIPPED_RECIPE`):
@@ -32,23 +32,22 @@ data to one file here and train on it there:
     liveloop asr train --text mixed --clips 400 --speed 0.15 --concat 2 \
         --real base --real-repeat 4 --steps 2000 --threads 1
 
-The shipped adapter (`adapters/tiny.en-causal.pt`) is half one run of the
-recipe and half the mean of eleven more, cut to rank 16. Runs of the recipe
-differ a lot by seed (11.3–19.8 % WER at 300 ms, median 15.6 %), and the mean
-of several seeds is better than most of them:
+with people's speech from `data.TRAINING_SPEECH_ASSETS` plus `train_speech_tortoise`.
 
-    liveloop asr train --out seed00.pt            # seed 0, on this CPU (≈ 1 h 50 min with data making)
-    liveloop asr train --pack data.pack --seed S --out seedS.pt   # S = 01…11, on one H200 (≈ 2 min each)
-    liveloop asr average mean_seeds01-11.pt seed01.pt … seed11.pt
-    liveloop asr average tiny.en-causal.pt seed00.pt mean_seeds01-11.pt --rank 16
+The shipped adapter (`adapters/tiny.en-causal.pt`) is the mean of 32 runs of
+the recipe that differ only in seed, cut to rank 16. Runs of one recipe differ
+a lot by seed (11.3–19.8 % WER at 300 ms on the dev set for the previous data),
+and the mean of many seeds is better than most of them:
 
-Seed 0 alone: 400 Piper clips (23.4 min; ≈ 35 min to make on one core) and
-158 pieces of people's speech (11.3 min; ≈ 19 min to label with base), each
-piece four times in the data, up to two clips per example; 2000 steps in
-57 min on one core of the shared 2-core CPU, final loss EMA 0.24; 11.8 % WER
-at 300 ms (n = 2) on the dev set, people 19.1 %, Piper 3.1 %. The shipped
-half-and-half: 9.9 % (people 15.7 %, Piper 3.1 %); with end-of-text commits it
-is worse than seed 0 alone (15.1 vs 12.7 %). Numbers and the seed study:
+    liveloop asr train --save-pack data.pack       # here: the data in one file (65 MB), ≈ 40 min
+    liveloop asr train --pack data.pack --seed S --out sS.pt   # S = 1…32, on one H200: 16 at once, ≈ 4.5 min
+    liveloop asr average tiny.en-causal.pt s1.pt … s32.pt --rank 16
+
+The data: 400 Piper clips (23.5 min; ≈ 20 min to make on one core) and 238
+pieces of people's speech (17.3 min; ≈ 17 min to label with base on one core),
+each piece four times in the data, up to two clips per example. One run of
+2000 steps took ≈ 1 h on one core here (with the previous data). At 300 ms (n = 2) the mean gets 9.9 %
+WER on the dev set (people 15.7 %, Piper 3.1 %). Numbers and the seed studies:
 ``docs/asr-training.md``.
 
 What was tried on the way to this recipe, and what did not help (seed variation,

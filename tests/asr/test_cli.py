@@ -67,3 +67,14 @@ def test_asr_train_names_an_unknown_speech_asset(capsys):
     assert main(["asr", "train", "--real-assets", "+no_such_asset", "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "no_such_asset" in err and "train_speech_tortoise" in err
+
+
+def test_real_assets_flag_replaces_or_adds_to_the_recipe():
+    from liveloop.asr.cli import _real_assets
+    from liveloop.asr.train import recipe_config
+
+    recipe = recipe_config().real_assets
+    assert _real_assets(None) is None
+    assert _real_assets("train_speech_ami, train_speech_f5") == ("train_speech_ami", "train_speech_f5")
+    assert _real_assets("+train_speech_tortoise") == recipe  # already in the recipe: not twice
+    assert _real_assets("+x") == (*recipe, "x")
