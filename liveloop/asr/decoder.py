@@ -25,7 +25,7 @@ Two parts:
          first chunk is final at once (and, before the recognizer's pause
          reset, the decoder conditioned on it could stop for the rest of the
          segment). On the dev set at 300 ms, shipped adapter: WER 15.1 vs
-         9.9 %, latency p50 236 vs 773 ms. Off by default;
+         9.9 %, latency p50 236 vs 720 ms. Off by default;
          `CommitConfig.from_spec("eot")`).
          With `min_stable = k > 0` instead: commit each tentative token once it
          survived k re-checks on new audio (stability in time rather than n
