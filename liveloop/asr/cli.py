@@ -91,7 +91,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--save-pack", default=None, help="make the training data, write it to this file, stop")
     t.add_argument("--pack", default=None, help="train on this --save-pack file instead of making the data")
     t.add_argument("--log", default="", help="also append progress lines to this file")
-    t.set_defaults(func=_train)
+    t.add_argument(
+        "--seeds", default=None, help="several runs that differ only in seed, e.g. 1-32 (child processes; see --jobs)"
+    )
+    t.add_argument("--jobs", type=int, default=1, help="with --seeds: runs at once (default 1)")
+    t.add_argument("--average", default=None, help="with --seeds: then average the runs into this adapter file")
+    t.add_argument("--average-rank", type=int, default=None, help="with --average: cut the mean to this rank")
+    t.set_defaults(func=_train, _parser=t)
     avg = asr_sub.add_parser(
         "average",
         help="average adapters trained with different seeds (one adapter, the mean update)",
@@ -104,9 +110,74 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
 
 
+# flags of `asr train` that the seed runner keeps for itself (the rest go to every seed's run)
+_SEED_RUNNER_FLAGS = {"seeds", "jobs", "average", "average_rank", "seed", "out", "log", "_parser", "func"}
+
+
+def _train_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The training flags given on this command line (values that differ from the defaults), as argv."""
+    flags: list[str] = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in _SEED_RUNNER_FLAGS or action.dest == "help":
+            continue
+        value = getattr(args, action.dest, None)
+        if value is None or value == action.default:
+            continue
+        flags += [action.option_strings[0]] if value is True else [action.option_strings[0], str(value)]
+    return flags
+
+
+def _train_seeds(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from liveloop.asr.lora import average_adapters
+    from liveloop.asr.seeds import parse_seeds, run_seeds, seed_out
+
+    try:
+        seeds = parse_seeds(args.seeds)
+        if args.seed is not None:
+            raise ValueError("--seed and --seeds exclude each other")
+        if args.out is None:
+            raise ValueError("--seeds needs --out with '{seed}' in it, e.g. --out 'runs/s{seed:02d}.pt'")
+        for s in seeds:
+            seed_out(args.out, s)
+        if args.jobs < 1 or (args.average_rank is not None and args.average_rank < 1):
+            raise ValueError(f"need --jobs >= 1 and --average-rank >= 1; got {args.jobs}, {args.average_rank}")
+    except ValueError as exc:
+        print(f"liveloop asr train: {exc}", file=sys.stderr)
+        return 2
+    flags = _train_flags(args._parser, args)
+    bar = tqdm(total=len(seeds), desc=f"asr train, {len(seeds)} seeds, {args.jobs} at once", unit="run")
+
+    def done(run) -> None:
+        bar.update()
+        if run.returncode:
+            bar.write(f"seed {run.seed} failed (exit {run.returncode}); its output: {run.log}")
+
+    runs = asyncio.run(run_seeds(flags, seeds, args.out, args.jobs, done))
+    bar.close()
+    failed = [r for r in runs if r.returncode]
+    if failed:
+        print(f"liveloop asr train: seeds {[r.seed for r in failed]} failed; see {failed[0].log}", file=sys.stderr)
+        return 1
+    print(f"trained {len(runs)} adapters: {', '.join(str(r.out) for r in runs)}")
+    if args.average:
+        blob = average_adapters([r.out for r in runs], Path(args.average), args.average_rank)
+        print(f"{args.average}: the mean of {len(runs)} adapters, rank {blob['rank']}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from liveloop.asr.train import recipe_config, train
 
+    if args.seeds is not None:
+        return _train_seeds(args)
+    if args.average is not None or args.average_rank is not None or args.jobs != 1:
+        print("liveloop asr train: --jobs, --average and --average-rank need --seeds", file=sys.stderr)
+        return 2
     try:
         cfg = recipe_config(
             model=args.model,

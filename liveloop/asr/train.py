@@ -40,8 +40,11 @@ a lot by seed (11.3–19.8 % WER at 300 ms on the dev set for the previous data)
 and the mean of many seeds is better than most of them:
 
     liveloop asr train --save-pack data.pack       # here: the data in one file (65 MB), ≈ 40 min
-    liveloop asr train --pack data.pack --seed S --out sS.pt   # S = 1…32, on one H200: 16 at once, ≈ 4.5 min
-    liveloop asr average tiny.en-causal.pt s1.pt … s32.pt --rank 16
+    liveloop asr train --pack data.pack --seeds 1-32 --jobs 16 --out 'runs/t{seed}.pt' \
+        --average tiny.en-causal.pt --average-rank 16   # one H200: 16 at once, ≈ 4.5 min per 16
+
+(`--seeds` runs `liveloop asr train --seed S` as child processes, `liveloop.asr.seeds`; the shipped
+runs were started by a shell loop that did the same, then `liveloop asr average … --rank 16`.)
 
 The data: 400 Piper clips (23.5 min; ≈ 20 min to make on one core) and 238
 pieces of people's speech (17.3 min; ≈ 17 min to label with base on one core),
