@@ -140,6 +140,8 @@ def _train_seeds(args: argparse.Namespace) -> int:
         seeds = parse_seeds(args.seeds)
         if args.seed is not None:
             raise ValueError("--seed and --seeds exclude each other")
+        if args.save_pack is not None:
+            raise ValueError("--save-pack makes the data once: run it without --seeds, then --seeds with --pack")
         if args.out is None:
             raise ValueError("--seeds needs --out with '{seed}' in it, e.g. --out 'runs/s{seed:02d}.pt'")
         for s in seeds:

@@ -29,6 +29,8 @@ def test_seed_runner_flags_are_checked(tmp_path, capsys):
     assert "'{seed}'" in capsys.readouterr().err
     assert main(["asr", "train", "--seeds", "1-2", "--seed", "4", "--out", "s{seed}.pt"]) == 2
     assert "exclude each other" in capsys.readouterr().err
+    assert main(["asr", "train", "--seeds", "1-2", "--save-pack", "d.pack", "--out", "s{seed}.pt"]) == 2
+    assert "then --seeds with --pack" in capsys.readouterr().err
     assert main(["asr", "train", "--average", "x.pt", "--steps", "1"]) == 2
     assert "need --seeds" in capsys.readouterr().err
 
