@@ -1,4 +1,4 @@
-"""`liveloop asr train --seeds 1-32 --jobs 16 --out 'runs/s{seed}.pt' [--average OUT [--rank R]]`.
+"""`liveloop asr train --seeds 1-32 --jobs 16 --out 'runs/s{seed}.pt' [--average OUT [--average-rank R]]`.
 
 The shipped adapter is the mean of many runs of one recipe that differ only in seed
 (`liveloop asr average`). This runs those seeds as child processes, `jobs` at a time
@@ -59,7 +59,12 @@ class SeedRun:
 
     @property
     def log(self) -> Path:
-        return self.out.with_suffix(self.out.suffix + ".log")
+        return log_path(self.out)
+
+
+def log_path(out: Path) -> Path:
+    """Where a seed's run writes its output: beside its adapter, ``<out>.log``."""
+    return out.with_suffix(out.suffix + ".log")
 
 
 async def run_seeds(
@@ -83,7 +88,7 @@ async def run_seeds(
         out = outs[seed]
         out.parent.mkdir(parents=True, exist_ok=True)
         async with gate:
-            with open(out.with_suffix(out.suffix + ".log"), "wb") as log:
+            with open(log_path(out), "wb") as log:
                 proc = await asyncio.create_subprocess_exec(
                     *child_argv(train_flags, seed, out), stdout=log, stderr=asyncio.subprocess.STDOUT
                 )
