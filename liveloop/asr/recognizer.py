@@ -222,7 +222,10 @@ class StreamingRecognizer:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         out: list[Update] = []
         max_samples = int(self.config.max_segment_s * SAMPLE_RATE)
-        while samples.size:  # split at the segment limit
+        later: list[np.ndarray] = []  # input held back while a pause reset's audio is fed again
+        while samples.size or later:  # split at the segment limit
+            if not samples.size:
+                samples = later.pop()
             room = max_samples - (self.n_samples - self.seg_start)
             head, samples = samples[:room], samples[room:]
             self.n_samples += head.size
@@ -237,23 +240,34 @@ class StreamingRecognizer:
             if self.n_samples - self.seg_start >= max_samples or self.decoder.context_left < 64:
                 out.extend(self.end_segment())
             elif self._pause_due:
-                out.extend(self._pause_reset())
+                closed, rest = self._pause_reset()
+                out.extend(closed)
+                if samples.size:
+                    later.append(samples)
+                samples = rest  # a loop, not a recursion: one reset can follow another
         return out
 
-    def _pause_reset(self) -> list[Update]:
-        """Close the segment; feed the audio after its last committed word into a new one."""
+    def _pause_reset(self) -> tuple[list[Update], np.ndarray]:
+        """Close the segment; return its last updates and the audio after its last committed word, which the
+        caller feeds into a new segment (the stream's sample count is rewound to it)."""
         audio = np.concatenate(self._seg_samples) if self._seg_samples else np.zeros(0, np.float32)
         seg0 = self.seg_start
         # the text stopped changing at _text_frames; its last word ended before that (the model writes a word
         # once it has heard its end, within about a chunk), and word timestamps run early on long segments
-        quiet_from = seg0 + max(0, self._text_frames - self.config.block_frames) * SAMPLE_RATE // FRAMES_PER_S
+        text_frames = self._text_frames
+        quiet_from = seg0 + max(0, text_frames - self.config.block_frames) * SAMPLE_RATE // FRAMES_PER_S
         out = self.end_segment()
         self.pause_resets += 1
         cut = min(max(round(self._last_end_s * SAMPLE_RATE), quiet_from, seg0), self.n_samples)
+        if cut <= seg0:
+            # no progress: the words' timestamps sat at the segment's start and the text was written in its first
+            # block. Re-feeding all of it would write the same words again, for ever; cut where the text stopped
+            # changing (every committed word had been heard by then).
+            cut = min(seg0 + max(1, text_frames) * SAMPLE_RATE // FRAMES_PER_S, self.n_samples)
         rest = audio[cut - seg0 :]
         self.n_samples -= rest.size  # the new segment starts at the cut and takes the rest again
         self.seg_start = self.n_samples
-        return out + self.feed(rest)
+        return out, rest
 
     def end_segment(self, speech: bool = False) -> list[Update]:
         """Decode what is left of the segment to end-of-text, commit all of it, start a new segment.

@@ -178,3 +178,24 @@ def test_jump_back_loop_rule_is_for_the_base_model_only(model, tuned):
     assert back(tuned, StreamConfig(chunk_ms=300)) == 0
     mine = StreamConfig(chunk_ms=300, commit=CommitConfig(max_back_frames=10))
     assert back(tuned, mine) == 10  # a set value is kept
+
+
+def test_a_pause_reset_always_moves_on(tuned, arctic_clip, monkeypatch):
+    """A pause reset re-feeds the audio after the last committed word. When the words' timestamps sit at the
+    segment's start (DTW put them there: pyannote's "Okay." with an encoder-only adapter at 2 s chunks) and the
+    text was written in the first block, that cut was the segment's start: the same audio was fed again, the
+    same word written again, until the recursion limit. The cut is now at least where the text stopped
+    changing."""
+    from liveloop.asr import recognizer as rec_mod
+
+    def at_start(tokenizer, align, text, n_sot):
+        words, toks = tokenizer.split_to_word_tokens(list(text))
+        return [(w, t, 0.0, 0.0) for w, t in zip(words, toks, strict=True)]
+
+    monkeypatch.setattr(rec_mod, "word_timings", at_start)
+    audio = np.concatenate([arctic_clip[:16000], np.zeros(16000 * 4, np.float32)])  # text in the first block
+    rec, updates = _stream(tuned, audio, StreamConfig(chunk_ms=2000))
+    words = [w.word for u in updates for w in u.words]
+    assert rec.pause_resets >= 1
+    assert words and len(words) == len(set(words))  # each word written once
+    assert rec.n_samples == audio.size
