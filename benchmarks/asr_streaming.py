@@ -190,13 +190,17 @@ def run_local_agreement(model, clips, offline_words, enc_timer: EncoderTimer, st
     return res
 
 
-def run_causal(model, clips, offline_words, chunk_ms: int, label: str, commit: str = "") -> MethodResult:
-    """`commit`: "" (the defaults) or a rule for `CommitConfig.from_spec` ("N", "eot", "N+eot", "sK")."""
+def run_causal(
+    model, clips, offline_words, chunk_ms: int, label: str, commit: str = "", pause_reset_s: float | None = None
+) -> MethodResult:
+    """`commit`: "" (the defaults) or a rule for `CommitConfig.from_spec` ("N", "eot", "N+eot", "sK");
+    `pause_reset_s`: StreamConfig's (None: the recognizer's default for the model and rule)."""
     from liveloop.asr.decoder import CommitConfig
     from liveloop.asr.recognizer import StreamConfig
     from liveloop.asr.simulate import stream_file
 
-    cfg = StreamConfig(chunk_ms=chunk_ms, commit=CommitConfig.from_spec(commit) if commit else CommitConfig())
+    commit_cfg = CommitConfig.from_spec(commit) if commit else CommitConfig()
+    cfg = StreamConfig(chunk_ms=chunk_ms, commit=commit_cfg, pause_reset_s=pause_reset_s)
     res = MethodResult(f"{label} {chunk_ms} ms")
     for c in clips:
         out = stream_file(model, c.audio, cfg, frame_ms=20, realtime=False)
@@ -312,6 +316,13 @@ def main() -> int:
     ap.add_argument(
         "--skip-baselines", action="store_true", help="tuned rows only (offline still runs: it gives word ends)"
     )
+    ap.add_argument(
+        "--pause-reset",
+        type=float,
+        default=None,
+        help="seconds of unchanged text that close a segment, for the tuned rows (default: the recognizer's, "
+        "0.9 s, or 0.6 s under the eot rule)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -351,6 +362,7 @@ def main() -> int:
                 one_thread(f"causal {ch}", run_causal, model, clips, offline_words, ch, "liveloop causal (untuned)")
             )
     specs = [a for a in args.adapter.split(",") if a and a != "none"]
+    pause = args.pause_reset
     for spec_path in [BUNDLED if a == "auto" else Path(a) for a in specs]:
         if not spec_path.exists():
             print(f"adapter {spec_path} not found: no tuned rows for it", file=sys.stderr)
@@ -359,11 +371,13 @@ def main() -> int:
         name = "" if len(specs) == 1 else f" [{spec_path.stem}]"  # several adapters: rows say which
         for ch in chunks:
             label = f"liveloop causal (LoRA){name}"
-            results.append(one_thread(f"tuned{name} {ch}", run_causal, tuned, clips, offline_words, ch, label))
+            row = one_thread(f"tuned{name} {ch}", run_causal, tuned, clips, offline_words, ch, label, "", pause)
+            results.append(row)
         for spec in [x for x in args.recheck.split(",") if x]:
             for ch in [c for c in chunks if c == 300] or chunks:  # the commit-rule rows: at 300 ms
                 label = f"liveloop LoRA n={spec}{name}"
-                row = one_thread(f"tuned {spec} {ch}{name}", run_causal, tuned, clips, offline_words, ch, label, spec)
+                args_ = (tuned, clips, offline_words, ch, label, spec, pause)
+                row = one_thread(f"tuned {spec} {ch}{name}", run_causal, *args_)
                 results.append(row)
     rows = [summarise(r, clips, offline.hyps) for r in results]
     rows[0]["latency_note"] = "offline: emitted when the clip ends"

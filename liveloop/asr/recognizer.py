@@ -49,8 +49,9 @@ class StreamConfig:
     word_timestamps: bool = True
     # close the segment when the decoder's text has not changed and it keeps ending in end-of-text for this
     # long (a pause, or a decoder stuck after a full stop); the audio after the last word starts the next
-    # segment. 0: off; None: 0.9 s for a streaming-tuned model, off for the base model (whose end-of-text at
-    # the audio's edge only means "wait": resetting there cut pyannote's call into fragments, WER* 35 → 99 %)
+    # segment. 0: off; None: for a streaming-tuned model 0.9 s, or 0.6 s under the "eot" commit rule
+    # (`default_pause_reset_s`); off for the base model (whose end-of-text at the audio's edge only means
+    # "wait": resetting there cut pyannote's call into fragments, WER* 35 → 99 %)
     pause_reset_s: float | None = None
     # vocabulary projection: int8 candidates, the best this many re-scored in fp32 (0: fp32 throughout);
     # see decoder.VocabProjection
@@ -169,8 +170,24 @@ def _merge_punctuation(items: list[tuple[str, list[int], float, float]]) -> list
 # for a streaming-tuned model (StreamConfig.pause_reset_s = None). A decoder that stopped while speech goes
 # on (a wrong word it cannot continue from) holds every later word until the reset: on the dev set at 300 ms
 # with end-of-text commits, 1.5 → 0.9 s took p95 latency 863 → 743 ms at WER 13.2 → 12.7 %; 0.6 s cut
-# sentences at their short pauses (people's WER 20.9 → 27.8 %)
+# sentences at their short pauses (people's WER 20.9 → 27.8 %). Those were an earlier adapter's numbers.
 DEFAULT_PAUSE_RESET_S = 0.9
+# the "eot" rule (everything up to end-of-text is already committed, so a reset only closes the segment on the
+# words the model still holds back). With the shipped 32-seed adapter at 300 ms (a reset after two unchanged
+# chunks instead of three): p50 236 → 216 ms, p95 676 → 598-605 ms (four runs), WER equal (15.1 %); below two
+# chunks (0.3 s) WER rises to 23.6 %. The n-token rules lose WER at 0.6 s (n = 2: 9.9 → 11.3 %), so keep 0.9 s
+DEFAULT_PAUSE_RESET_EOT_S = 0.6
+
+
+def default_pause_reset_s(commit: CommitConfig, streaming_tuned: bool) -> float:
+    """The pause that closes a segment when StreamConfig.pause_reset_s is None: off for the base model (its
+    end-of-text at the audio's edge only means "wait"), shorter under the end-of-text commit rule."""
+    if not streaming_tuned:
+        return 0.0
+    eot_rule = commit.commit_on_eot and commit.n_recheck == 0 and not commit.min_stable
+    return DEFAULT_PAUSE_RESET_EOT_S if eot_rule else DEFAULT_PAUSE_RESET_S
+
+
 DEFAULT_FINAL_EOT_MARGIN = 1.5  # for a streaming-tuned model (StreamConfig.final_eot_margin = None)
 
 
@@ -200,7 +217,7 @@ class StreamingRecognizer:
         self._pause_due = False
         pause_s = self.config.pause_reset_s
         if pause_s is None:
-            pause_s = DEFAULT_PAUSE_RESET_S if is_streaming_tuned(model) else 0.0
+            pause_s = default_pause_reset_s(self.config.commit, is_streaming_tuned(model))
         self.pause_frames = round(pause_s * FRAMES_PER_S)  # encoder frames of unchanged text that close a segment
         margin = self.config.final_eot_margin
         if margin is None:

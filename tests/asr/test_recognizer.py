@@ -162,6 +162,18 @@ def test_pause_reset_default_follows_the_model(model, tuned):
     assert StreamingRecognizer(model, StreamConfig(chunk_ms=300, pause_reset_s=1.0)).pause_frames == 50
 
 
+@pytest.mark.parametrize(("rule", "frames"), [("eot", 30), ("2", 45), ("1", 45), ("1+eot", 45), ("s1", 45)])
+def test_the_eot_rule_closes_a_pause_sooner(model, tuned, rule, frames):
+    """Under the "eot" rule everything up to end-of-text is committed already, so a reset after two unchanged
+    300 ms chunks (0.6 s) only lets the held-back words out sooner; the n-token rules keep 0.9 s."""
+    from liveloop.asr.decoder import CommitConfig
+
+    commit = CommitConfig.from_spec(rule)
+    assert StreamingRecognizer(tuned, StreamConfig(chunk_ms=300, commit=commit)).pause_frames == frames
+    assert StreamingRecognizer(model, StreamConfig(chunk_ms=300, commit=commit)).pause_frames == 0
+    assert StreamingRecognizer(tuned, StreamConfig(commit=commit, pause_reset_s=0.4)).pause_frames == 20
+
+
 def test_final_eot_margin_is_on_for_the_tuned_model_only(model, tuned):
     assert StreamingRecognizer(model).final_eot_margin == 0.0  # whisper's own end-of-text
     assert StreamingRecognizer(tuned).final_eot_margin == 1.5
