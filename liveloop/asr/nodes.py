@@ -226,10 +226,14 @@ class StreamingWhisper(Node):
         if self._utt_start_ns is None:
             self._utt_start_ns = event.origin_ns
         chunk_ms = ctx.mode.param("chunk_ms") if ctx.mode is not None else None
-        if chunk_ms and chunk_ms != core.config.chunk_ms and core.n_samples == core.seg_start:
+        if chunk_ms and chunk_ms != core.config.chunk_ms and not core.has_audio:
             core.set_chunk_ms(int(chunk_ms))  # switch between segments only: a mixed-block utterance decodes worse
-        updates = await asyncio.to_thread(core.feed, x) if self.offload else core.feed(x)
-        await self._emit(updates, ctx, event)
+        while True:  # a pause reset's words go out before the audio it held back is fed again
+            updates = await asyncio.to_thread(core.feed, x) if self.offload else core.feed(x)
+            await self._emit(updates, ctx, event)
+            if not core.held_samples:
+                break
+            x = x[:0]
 
     async def _on_vad(self, event: Event, ctx: NodeContext) -> None:
         self._gated = True  # from the first VAD event on, only speech (and its pre-roll) is decoded
@@ -285,7 +289,7 @@ class StreamingWhisper(Node):
     async def on_eos(self, port: str, ctx: NodeContext) -> None:
         if port == "audio" and self.core is not None:
             self._pending_eou.clear()
-            if self.core.n_samples > self.core.seg_start:  # an utterance is still open
+            if self.core.has_audio:  # an utterance is still open
                 await self._finish(ctx, Event(None, 0, 0, self.name))
 
 

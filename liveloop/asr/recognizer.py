@@ -215,6 +215,7 @@ class StreamingRecognizer:
         self._text_sig: tuple[int, ...] = ()  # the decoder's text (committed + tentative) …
         self._text_frames = 0  # … and the encoder frame count when it last changed
         self._pause_due = False
+        self._held: list[np.ndarray] = []  # audio a pause reset handed back, fed again first (see feed)
         pause_s = self.config.pause_reset_s
         if pause_s is None:
             pause_s = default_pause_reset_s(self.config.commit, is_streaming_tuned(model))
@@ -235,14 +236,19 @@ class StreamingRecognizer:
 
     # -- input ----------------------------------------------------------------
     def feed(self, samples: np.ndarray) -> list[Update]:
-        """Append samples (1-D float32, 16 kHz); one Update per chunk that became complete."""
+        """Append samples (1-D float32, 16 kHz); one Update per chunk that became complete.
+
+        A pause reset returns at once with the closed segment's last words: the audio after them (and the rest
+        of `samples`) is held and fed again first on the next call, so those words do not wait for it to be
+        encoded and decoded. `held_samples` says how much waits; `feed(np.zeros(0))` takes it at once, and
+        `end_segment` takes it before it closes."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if self._held:
+            samples = np.concatenate([*self._held, samples])
+            self._held = []
         out: list[Update] = []
         max_samples = int(self.config.max_segment_s * SAMPLE_RATE)
-        later: list[np.ndarray] = []  # input held back while a pause reset's audio is fed again
-        while samples.size or later:  # split at the segment limit
-            if not samples.size:
-                samples = later.pop()
+        while samples.size:  # split at the segment limit
             room = max_samples - (self.n_samples - self.seg_start)
             head, samples = samples[:room], samples[room:]
             self.n_samples += head.size
@@ -258,11 +264,19 @@ class StreamingRecognizer:
                 out.extend(self.end_segment())
             elif self._pause_due:
                 closed, rest = self._pause_reset()
-                out.extend(closed)
-                if samples.size:
-                    later.append(samples)
-                samples = rest  # a loop, not a recursion: one reset can follow another
+                self._held = [a for a in (rest, samples) if a.size]
+                return out + closed
         return out
+
+    @property
+    def held_samples(self) -> int:
+        """Samples a pause reset handed back, not yet fed again (see `feed`)."""
+        return sum(a.size for a in self._held)
+
+    @property
+    def has_audio(self) -> bool:
+        """Is there audio that `end_segment` would decode (an open segment, or held samples)?"""
+        return self.n_samples > self.seg_start or bool(self._held)
 
     def _pause_reset(self) -> tuple[list[Update], np.ndarray]:
         """Close the segment; return its last updates and the audio after its last committed word, which the
@@ -294,8 +308,11 @@ class StreamingRecognizer:
         answers "no finished word" with end-of-text, and on a lone short word ("Stop") it can keep doing
         so to the end; whisper's own rule (no end-of-text first) then gets its best reading.
         """
+        held: list[Update] = []
+        while self._held:  # a pause reset's audio comes first (`feed` takes all of it, or resets again)
+            held += self.feed(np.zeros(0, np.float32))
         if self.n_samples == self.seg_start and not self.decoder.cross:
-            return []
+            return held
         t0 = time.process_time()
         pad = self.config.flush_pad_ms * SAMPLE_RATE // 1000
         self.encoder.feed_mel(self.mel.flush(pad))  # whole blocks
@@ -316,7 +333,7 @@ class StreamingRecognizer:
         self.n_words_emitted = 0
         self._seg_samples = []
         self._text_sig, self._text_frames, self._pause_due = (), 0, False
-        return upd
+        return held + upd
 
     # -- one chunk ------------------------------------------------------------
     def _decode(self, feats: torch.Tensor, final: bool) -> Update:
