@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -231,3 +233,26 @@ def test_a_pause_reset_returns_its_words_before_the_held_audio(tuned, arctic_cli
     rest = rec.end_segment()  # takes what is held, then closes
     assert rest[-1].final and rec.held_samples == 0 and rec.n_samples == audio.size
     assert not rec.has_audio and rec.end_segment() == []
+
+
+@pytest.mark.parametrize("chunk_ms", [40, 500, 2000])
+@pytest.mark.parametrize("rule", ["2", "eot"])
+def test_any_chunk_and_rule_keeps_the_stream_whole(tuned, arctic_clip, arctic_clip2, chunk_ms, rule):
+    """A bounded version of the robustness sweep in docs/asr-training.md: speech, a short gap, noise and speech
+    again, in 300 ms frames. Every sample is counted, words come out in time order, none is written twice."""
+    from liveloop.asr.decoder import CommitConfig
+
+    noise = np.random.default_rng(0).normal(0, 0.02, 16000).astype(np.float32)
+    audio = np.concatenate([arctic_clip2, np.zeros(8000, np.float32), noise, arctic_clip])
+    rec = StreamingRecognizer(tuned, StreamConfig(chunk_ms=chunk_ms, commit=CommitConfig.from_spec(rule)))
+    words = []
+    for i in range(0, audio.size, 4800):
+        words += [w for u in rec.feed(audio[i : i + 4800]) for w in u.words]
+    words += [w for u in rec.end_segment() for w in u.words]
+    assert rec.n_samples == audio.size and not rec.has_audio
+    assert len(words) >= 8
+    ends = [w.end_s for w in words]
+    assert all(b >= a - 0.5 for a, b in itertools.pairwise(ends))
+    assert all(0.0 <= w.start_s <= w.end_s <= audio.size / 16000 + 0.5 for w in words)
+    twice = [(a.word, a.start_s) for a, b in itertools.pairwise(words) if (a.word, a.start_s) == (b.word, b.start_s)]
+    assert not twice
