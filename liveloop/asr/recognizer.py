@@ -174,7 +174,7 @@ def _merge_punctuation(items: list[tuple[str, list[int], float, float]]) -> list
 DEFAULT_PAUSE_RESET_S = 0.9
 # the "eot" rule (everything up to end-of-text is already committed, so a reset only closes the segment on the
 # words the model still holds back). With the shipped 32-seed adapter at 300 ms (a reset after two unchanged
-# chunks instead of three): p50 236 → 216 ms, p95 676 → 598-605 ms (four runs), WER equal (15.1 %); below two
+# chunks instead of three): p50 236 → 213-222 ms, p95 676 → 597-605 ms (nine runs), WER equal (15.1 %); below two
 # chunks (0.3 s) WER rises to 23.6 %. The n-token rules lose WER at 0.6 s (n = 2: 9.9 → 11.3 %), so keep 0.9 s
 DEFAULT_PAUSE_RESET_EOT_S = 0.6
 
