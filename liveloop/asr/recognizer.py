@@ -211,7 +211,8 @@ class StreamingRecognizer:
         self.tokens_revised = 0
         self.pause_resets = 0
         self._seg_samples: list[np.ndarray] = []  # the segment's audio (re-fed after a pause reset)
-        self._last_end_s = 0.0  # stream time of the last committed word's end
+        self._last_end_s = 0.0  # stream time of the last committed word's end, as aligned (a pause reset cuts there)
+        self._out_end_s = 0.0  # … and as it went out (never before an earlier word's)
         self._text_sig: tuple[int, ...] = ()  # the decoder's text (committed + tentative) …
         self._text_frames = 0  # … and the encoder frame count when it last changed
         self._pause_due = False
@@ -349,7 +350,7 @@ class StreamingRecognizer:
         tail_done = (res.eot and cfg.commit_on_eot) or (bool(cfg.min_stable) and res.end_confirmed)
         words = self._new_words(final or (tail_done and not self.policy.tentative))
         if words:
-            self._last_end_s = words[-1].end_s
+            self._out_end_s = words[-1].end_s
         if self.pause_frames and not final:
             sig = (*self.policy.committed, *self.policy.tentative)
             # a chunk that ends in end-of-text, or in a loop rule's stop (the next words would repeat this
@@ -403,9 +404,16 @@ class StreamingRecognizer:
         else:
             times = []
         new = []
+        # a word's times come from the alignment of the text so far; a later alignment (more audio) can put a
+        # word before one already committed (the base model on long calls, by up to a second): words come out
+        # in order, so their times do too
+        prev_end = self._out_end_s
         for i in range(self.n_words_emitted, n_done):
             s, e = times[i] if i < len(times) else (self.decoder.n_frames / FRAMES_PER_S,) * 2
-            new.append(Word(words[i][0], seg_s + s, seg_s + e, tuple(words[i][1])))
+            self._last_end_s = seg_s + e
+            start = max(seg_s + s, prev_end)
+            prev_end = max(seg_s + e, start)
+            new.append(Word(words[i][0], start, prev_end, tuple(words[i][1])))
         self.n_words_emitted = n_done
         return tuple(new)
 

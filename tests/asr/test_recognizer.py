@@ -256,3 +256,20 @@ def test_any_chunk_and_rule_keeps_the_stream_whole(tuned, arctic_clip, arctic_cl
     assert all(0.0 <= w.start_s <= w.end_s <= audio.size / 16000 + 0.5 for w in words)
     twice = [(a.word, a.start_s) for a, b in itertools.pairwise(words) if (a.word, a.start_s) == (b.word, b.start_s)]
     assert not twice
+
+
+def test_word_times_never_go_back(tuned, arctic_clip, monkeypatch):
+    """Words are committed in order, so their times are too, even when a later alignment (more audio) puts a
+    word before one already committed."""
+    from liveloop.asr import recognizer as rec_mod
+
+    def backwards(tokenizer, align, text, n_sot):
+        words, toks = tokenizer.split_to_word_tokens(list(text))
+        return [(w, t, 2.0 - 0.2 * i, 2.1 - 0.2 * i) for i, (w, t) in enumerate(zip(words, toks, strict=True))]
+
+    monkeypatch.setattr(rec_mod, "word_timings", backwards)
+    _, updates = _stream(tuned, arctic_clip, StreamConfig(chunk_ms=300))
+    words = [w for u in updates for w in u.words]
+    assert len(words) >= 5
+    assert all(w.start_s <= w.end_s for w in words)
+    assert all(b.start_s >= a.end_s for a, b in itertools.pairwise(words))
