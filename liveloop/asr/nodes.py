@@ -228,12 +228,8 @@ class StreamingWhisper(Node):
         chunk_ms = ctx.mode.param("chunk_ms") if ctx.mode is not None else None
         if chunk_ms and chunk_ms != core.config.chunk_ms and not core.has_audio:
             core.set_chunk_ms(int(chunk_ms))  # switch between segments only: a mixed-block utterance decodes worse
-        while True:  # a pause reset's words go out before the audio it held back is fed again
-            updates = await asyncio.to_thread(core.feed, x) if self.offload else core.feed(x)
-            await self._emit(updates, ctx, event)
-            if not core.held_samples:
-                break
-            x = x[:0]
+        updates = await asyncio.to_thread(core.feed, x) if self.offload else core.feed(x)
+        await self._emit(updates, ctx, event)
 
     async def _on_vad(self, event: Event, ctx: NodeContext) -> None:
         self._gated = True  # from the first VAD event on, only speech (and its pre-roll) is decoded

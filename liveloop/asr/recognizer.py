@@ -216,7 +216,6 @@ class StreamingRecognizer:
         self._text_sig: tuple[int, ...] = ()  # the decoder's text (committed + tentative) …
         self._text_frames = 0  # … and the encoder frame count when it last changed
         self._pause_due = False
-        self._held: list[np.ndarray] = []  # audio a pause reset handed back, fed again first (see feed)
         pause_s = self.config.pause_reset_s
         if pause_s is None:
             pause_s = default_pause_reset_s(self.config.commit, is_streaming_tuned(model))
@@ -237,19 +236,14 @@ class StreamingRecognizer:
 
     # -- input ----------------------------------------------------------------
     def feed(self, samples: np.ndarray) -> list[Update]:
-        """Append samples (1-D float32, 16 kHz); one Update per chunk that became complete.
-
-        A pause reset returns at once with the closed segment's last words: the audio after them (and the rest
-        of `samples`) is held and fed again first on the next call, so those words do not wait for it to be
-        encoded and decoded. `held_samples` says how much waits; `feed(np.zeros(0))` takes it at once, and
-        `end_segment` takes it before it closes."""
+        """Append samples (1-D float32, 16 kHz); one Update per chunk that became complete."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if self._held:
-            samples = np.concatenate([*self._held, samples])
-            self._held = []
         out: list[Update] = []
         max_samples = int(self.config.max_segment_s * SAMPLE_RATE)
-        while samples.size:  # split at the segment limit
+        later: list[np.ndarray] = []  # input held back while a pause reset's audio is fed again
+        while samples.size or later:  # split at the segment limit
+            if not samples.size:
+                samples = later.pop()
             room = max_samples - (self.n_samples - self.seg_start)
             head, samples = samples[:room], samples[room:]
             self.n_samples += head.size
@@ -265,19 +259,16 @@ class StreamingRecognizer:
                 out.extend(self.end_segment())
             elif self._pause_due:
                 closed, rest = self._pause_reset()
-                self._held = [a for a in (rest, samples) if a.size]
-                return out + closed
+                out.extend(closed)
+                if samples.size:
+                    later.append(samples)
+                samples = rest  # a loop, not a recursion: one reset can follow another
         return out
 
     @property
-    def held_samples(self) -> int:
-        """Samples a pause reset handed back, not yet fed again (see `feed`)."""
-        return sum(a.size for a in self._held)
-
-    @property
     def has_audio(self) -> bool:
-        """Is there audio that `end_segment` would decode (an open segment, or held samples)?"""
-        return self.n_samples > self.seg_start or bool(self._held)
+        """Is a segment open (audio that `end_segment` would decode)?"""
+        return self.n_samples > self.seg_start
 
     def _pause_reset(self) -> tuple[list[Update], np.ndarray]:
         """Close the segment; return its last updates and the audio after its last committed word, which the
@@ -309,11 +300,8 @@ class StreamingRecognizer:
         answers "no finished word" with end-of-text, and on a lone short word ("Stop") it can keep doing
         so to the end; whisper's own rule (no end-of-text first) then gets its best reading.
         """
-        held: list[Update] = []
-        while self._held:  # a pause reset's audio comes first (`feed` takes all of it, or resets again)
-            held += self.feed(np.zeros(0, np.float32))
         if self.n_samples == self.seg_start and not self.decoder.cross:
-            return held
+            return []
         t0 = time.process_time()
         pad = self.config.flush_pad_ms * SAMPLE_RATE // 1000
         self.encoder.feed_mel(self.mel.flush(pad))  # whole blocks
@@ -334,7 +322,7 @@ class StreamingRecognizer:
         self.n_words_emitted = 0
         self._seg_samples = []
         self._text_sig, self._text_frames, self._pause_due = (), 0, False
-        return held + upd
+        return upd
 
     # -- one chunk ------------------------------------------------------------
     def _decode(self, feats: torch.Tensor, final: bool) -> Update:
@@ -349,8 +337,6 @@ class StreamingRecognizer:
         cfg = self.policy.config
         tail_done = (res.eot and cfg.commit_on_eot) or (bool(cfg.min_stable) and res.end_confirmed)
         words = self._new_words(final or (tail_done and not self.policy.tentative))
-        if words:
-            self._out_end_s = words[-1].end_s
         if self.pause_frames and not final:
             sig = (*self.policy.committed, *self.policy.tentative)
             # a chunk that ends in end-of-text, or in a loop rule's stop (the next words would repeat this
@@ -415,6 +401,7 @@ class StreamingRecognizer:
             prev_end = max(seg_s + e, start)
             new.append(Word(words[i][0], start, prev_end, tuple(words[i][1])))
         self.n_words_emitted = n_done
+        self._out_end_s = prev_end
         return tuple(new)
 
     @property

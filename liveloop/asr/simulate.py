@@ -98,20 +98,15 @@ def stream_file(
             delay = arrival_s - (time.perf_counter() - t0)
             if delay > 0:
                 time.sleep(delay)
-        piece = chunk
-        while True:  # after a pause reset the closed words go out first, then the held audio is fed again
-            c0 = clock()
-            updates = rec.feed(piece)
-            cost = clock() - c0
-            res.compute_s += cost
-            if realtime:
-                emit(updates, time.perf_counter() - t0)
-            else:
-                busy_until = max(busy_until, arrival_s) + cost
-                emit(updates, busy_until)
-            if not rec.held_samples:
-                break
-            piece = chunk[:0]
+        c0 = clock()
+        updates = rec.feed(chunk)
+        cost = clock() - c0
+        res.compute_s += cost
+        if realtime:
+            emit(updates, time.perf_counter() - t0)
+        else:
+            busy_until = max(busy_until, arrival_s) + cost
+            emit(updates, busy_until)
     c0 = clock()
     updates = rec.end_segment()
     cost = clock() - c0

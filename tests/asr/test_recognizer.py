@@ -215,26 +215,6 @@ def test_a_pause_reset_always_moves_on(tuned, arctic_clip, monkeypatch):
     assert rec.n_samples == audio.size
 
 
-def test_a_pause_reset_returns_its_words_before_the_held_audio(tuned, arctic_clip, arctic_clip2):
-    """The call that closes a segment at a pause returns its last words at once; the audio after them waits
-    (`held_samples`) for the next call, so those words do not wait for it to be encoded and decoded."""
-    audio = np.concatenate([arctic_clip2, np.zeros(16000 * 2, np.float32), arctic_clip])
-    rec = StreamingRecognizer(tuned, StreamConfig(chunk_ms=300))
-    closing = None
-    for i in range(0, audio.size, 320):
-        ups = rec.feed(audio[i : i + 320])
-        if any(u.final for u in ups) and closing is None:
-            closing = (ups, rec.held_samples, rec.n_samples)
-            assert rec.has_audio
-    assert closing is not None
-    ups, held, n = closing
-    assert ups[-1].final and held > 0  # the closed segment's words came out, the rest of the audio waits
-    assert n + held <= audio.size  # held audio is not yet counted as fed
-    rest = rec.end_segment()  # takes what is held, then closes
-    assert rest[-1].final and rec.held_samples == 0 and rec.n_samples == audio.size
-    assert not rec.has_audio and rec.end_segment() == []
-
-
 @pytest.mark.parametrize("chunk_ms", [40, 500, 2000])
 @pytest.mark.parametrize("rule", ["2", "eot"])
 def test_any_chunk_and_rule_keeps_the_stream_whole(tuned, arctic_clip, arctic_clip2, chunk_ms, rule):
