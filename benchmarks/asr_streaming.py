@@ -311,7 +311,9 @@ def main() -> int:
     ap.add_argument(
         "--recheck",
         default="",
-        help="extra tuned rows, comma-separated commit rules: N (n_recheck), eot or N+eot (commit at end-of-text), sK",
+        help="extra tuned rows, comma-separated commit rules: N (n_recheck), eot or N+eot (commit at end-of-text), "
+        "sK, each optionally +beamB (a beam of B at a segment's end) and @MS (at that chunk size only; default: "
+        "300 ms when it is among --chunks, else every chunk), e.g. 1,eot,2+beam5@5000",
     )
     ap.add_argument(
         "--skip-baselines", action="store_true", help="tuned rows only (offline still runs: it gives word ends)"
@@ -373,8 +375,10 @@ def main() -> int:
             label = f"liveloop causal (LoRA){name}"
             row = one_thread(f"tuned{name} {ch}", run_causal, tuned, clips, offline_words, ch, label, "", pause)
             results.append(row)
-        for spec in [x for x in args.recheck.split(",") if x]:
-            for ch in [c for c in chunks if c == 300] or chunks:  # the commit-rule rows: at 300 ms
+        for spec_at in [x for x in args.recheck.split(",") if x]:
+            spec, _, at = spec_at.partition("@")
+            # the commit-rule rows: at their own chunk size, else at 300 ms
+            for ch in [int(at)] if at else [c for c in chunks if c == 300] or chunks:
                 label = f"liveloop LoRA n={spec}{name}"
                 args_ = (tuned, clips, offline_words, ch, label, spec, pause)
                 row = one_thread(f"tuned {spec} {ch}{name}", run_causal, *args_)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 
 from liveloop.assets import asset_files
@@ -47,6 +48,17 @@ def test_transcribe_stream_commit_at_end_of_text(model, capsys):
     words, summary = lines[:-1], lines[-1]
     assert "table" in summary["text"].lower()
     assert words[0]["emit_s"] < words[-1]["end_s"]  # the first words came out while the sentence went on
+
+
+def test_transcribe_stream_with_a_final_beam(model, capsys):
+    """--commit 2+beam5: the segment's end is decoded with a beam of 5 (here the whole clip: one 5 s chunk)."""
+    rc = main(["transcribe", _wav(), "--stream", "--fast", "--json", "--chunk-ms", "5000", "--commit", "2+beam5"])
+    assert rc == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    words, summary = lines[:-1], lines[-1]
+    assert summary["text"] == "He turned sharply and faced Gregson across the table."
+    assert [w["word"].strip() for w in words][-2:] == ["the", "table."]
+    assert all(a["end_s"] <= b["start_s"] + 1e-9 for a, b in itertools.pairwise(words))  # times in order
 
 
 def test_asr_average_cli(tmp_path, capsys):

@@ -51,6 +51,13 @@ class ScriptedSource:
     def truncate(self, n_tokens: int) -> None:
         del self.seq[n_tokens:]
 
+    def beam_start(self, n_prefix: int) -> None:
+        self.beam = [self.seq[:n_prefix]]
+
+    def beam_step(self, parents: Sequence[int], tokens: Sequence[int]) -> np.ndarray:
+        self.beam = [[*self.beam[p], t] for p, t in zip(parents, tokens, strict=True)]
+        return np.stack([self.script(tuple(h)) for h in self.beam])
+
 
 def sentence(words: list[int], confident: float = 0.9):
     """A script that reads `words` then ends."""
@@ -194,7 +201,9 @@ def test_commit_rule_from_spec():
     assert CommitConfig.from_spec("eot") == CommitConfig(n_recheck=0, commit_on_eot=True)
     assert CommitConfig.from_spec("1+eot") == CommitConfig(n_recheck=1, commit_on_eot=True)
     assert CommitConfig.from_spec(" S1 ") == CommitConfig(min_stable=1)
-    for bad in ("", "soon", "s", "x+eot", "-1", "2+eot+eot"):
+    assert CommitConfig.from_spec("2+beam5") == CommitConfig(n_recheck=2, final_beam=5)
+    assert CommitConfig.from_spec("eot+beam3") == CommitConfig(n_recheck=0, commit_on_eot=True, final_beam=3)
+    for bad in ("", "soon", "s", "x+eot", "-1", "2+eot+eot", "2+beam", "beam5", "2+beam0"):
         with pytest.raises(ValueError, match="commit rule"):
             CommitConfig.from_spec(bad)
 
@@ -206,6 +215,83 @@ def test_config_validation():
         CommitConfig(min_prob=1.5)
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
         CommitConfig(max_new_tokens=0)
+    with pytest.raises(ValueError, match="final_beam must be >= 1"):
+        CommitConfig(final_beam=0)
+
+
+def table_script(table: dict[tuple[int, ...], dict[int, float]], default: dict[int, float] | None = None):
+    """A script from a table: next-token mass after each sequence; end-of-text after any other."""
+    return lambda seq: dist(table.get(seq, default or {EOT: 0.9}))
+
+
+def test_final_beam_finds_the_likelier_reading_greedy_misses():
+    # greedy takes 1 (0.5) and then finds only weak words; 2 (0.45) leads to a sure reading
+    script = table_script({(9,): {1: 0.5, 2: 0.45}, (9, 1): {4: 0.3}, (9, 1, 4): {EOT: 0.3}, (9, 2): {3: 0.95}})
+    greedy = CommitPolicy(SOT, CommitConfig(n_recheck=2))
+    r = greedy.step(ScriptedSource(script), final=True)
+    assert greedy.committed == [1, 4] and r.eot
+    beam = CommitPolicy(SOT, CommitConfig(n_recheck=2, final_beam=3))
+    r = beam.step(ScriptedSource(script), final=True)
+    assert beam.committed == [2, 3] and r.committed == [2, 3] and r.eot and not r.looped
+    assert beam.tentative == [] and beam.tentative_logp == []
+
+
+def test_final_beam_is_only_for_the_final_decode():
+    script = table_script({(9,): {1: 0.5, 2: 0.45}, (9, 1): {4: 0.3}, (9, 1, 4): {EOT: 0.3}, (9, 2): {3: 0.95}})
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=0, final_beam=3))
+    pol.step(ScriptedSource(script))  # a streaming step: greedy
+    assert pol.committed == [1, 4]
+
+
+def test_final_beam_ends_a_reading_only_where_end_of_text_is_best():
+    # after "1", end-of-text has 0.45 against 0.5 for "2": an ordinary beam would keep the short reading
+    # [1] (mean log-prob -0.45 against -0.54 for [1, 2, 3]); greedy and this beam read on
+    script = table_script({(9,): {1: 0.9}, (9, 1): {EOT: 0.45, 2: 0.5}, (9, 1, 2): {3: 0.5}, (9, 1, 2, 3): {EOT: 0.5}})
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, final_beam=4))
+    r = pol.step(ScriptedSource(script), final=True)
+    assert pol.committed == [1, 2, 3] and r.eot
+
+
+def test_final_beam_keeps_the_loop_rules():
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=0, max_token_run=2, final_beam=3))
+    r = pol.step(ScriptedSource(sentence([5, 5, 5, 5, 5, 6])), final=True)
+    assert pol.committed == [5, 5] and r.looped and not r.eot
+
+
+def test_final_beam_keeps_the_rechecked_tail_and_the_committed_prefix():
+    src = ScriptedSource(sentence([1, 2, 3, 4, 5]))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, final_beam=3))
+    pol.step(src)  # streaming: 1 2 3 committed, 4 5 tentative
+    assert pol.committed == [1, 2, 3] and pol.tentative == [4, 5]
+    r = pol.step(src, final=True)
+    assert r.committed == [4, 5] and pol.committed == [1, 2, 3, 4, 5] and r.eot and r.revised == 0
+
+
+def test_real_decoder_beam_steps_equal_single_sequence_decoding(model, arctic_clip):
+    """The batched beam cache (reordered by parent each step) gives the log-probs of decoding each
+    hypothesis alone."""
+    tok = get_tokenizer(model)
+    mel = whisper.log_mel_spectrogram(torch.from_numpy(arctic_clip), padding=480000)[:, :3000]
+    with torch.no_grad():
+        feats = model.encoder(mel[None])[0][:160]
+    dec = text_decoder_for(model, tok, vocab_top_k=0)
+    dec.append_audio(feats)
+    prefix = [*tok.sot_sequence_including_notimestamps, *tok.encode(" He turned")]
+    dec.begin(prefix, k=1)
+    dec.beam_start(len(prefix))
+    a, b, c = tok.encode(" sharply")[0], tok.encode(" sharp")[0], tok.encode(",")[0]
+    rows1 = dec.beam_step([0, 0], [a, b])
+    rows2 = dec.beam_step([1, 0, 0], [c, c, b])  # parents reordered and repeated
+    for row, seq in [
+        (rows1[0], [a]),
+        (rows1[1], [b]),
+        (rows2[0], [b, c]),
+        (rows2[1], [a, c]),
+        (rows2[2], [a, b]),
+    ]:
+        single, _ = dec.begin([*prefix, *seq], k=1)
+        assert np.allclose(row, single[0], atol=1e-4)
+    assert dec.tokens == [*prefix, a, b]  # the single-sequence cache is begin's own
 
 
 def test_real_decoder_final_step_equals_whisper_greedy(model, arctic_clip):
