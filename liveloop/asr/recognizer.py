@@ -304,8 +304,9 @@ class StreamingRecognizer:
             return []
         t0 = time.process_time()
         pad = self.config.flush_pad_ms * SAMPLE_RATE // 1000
-        self.encoder.feed_mel(self.mel.flush(pad))  # whole blocks
-        feats_last = self.encoder.flush()  # the partial last block
+        # the rest of the audio and the pad can complete whole blocks before the partial last one: the decoder
+        # hears all of them (it once got only the partial block, and missed up to a chunk of the segment's end)
+        feats_last = torch.cat([self.encoder.feed_mel(self.mel.flush(pad)), self.encoder.flush()])
         self.encoder_s += time.process_time() - t0
         self.decoder.block_eot_first = speech
         self.decoder.eot_margin = self.final_eot_margin

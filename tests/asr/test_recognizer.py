@@ -253,3 +253,18 @@ def test_word_times_never_go_back(tuned, arctic_clip, monkeypatch):
     assert len(words) >= 5
     assert all(w.start_s <= w.end_s for w in words)
     assert all(b.start_s >= a.end_s for a, b in itertools.pairwise(words))
+
+
+@pytest.mark.parametrize(("chunk_ms", "silence"), [(300, 2400), (3200, 0)])
+def test_the_final_decode_hears_every_block_of_the_flush(tuned, arctic_clip, chunk_ms, silence):
+    """The segment's end (its last audio and the zero pad) can complete whole blocks before the partial last one;
+    the final decode hears all of them. The clip (3.1 s) and 150 ms of silence leave 245 ms after the last
+    whole 300 ms block, so the 200 ms pad completes one more; at 3.2 s chunks the clip alone and its pad fill
+    the first block. The decoder once got only the partial block after them (at 3.2 s it wrote nothing)."""
+    audio = np.concatenate([arctic_clip, np.zeros(silence, np.float32)])
+    _, updates = _stream(tuned, audio, StreamConfig(chunk_ms=chunk_ms))
+    last = updates[-1]
+    assert last.final
+    assert last.audio_end_s >= audio.size / 16000  # the decoder heard the whole clip, pad included
+    words = " ".join(w.word for u in updates for w in u.words).lower()
+    assert "turned" in words and "table" in words
