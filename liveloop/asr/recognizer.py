@@ -175,7 +175,8 @@ DEFAULT_PAUSE_RESET_S = 0.9
 # the "eot" rule (everything up to end-of-text is already committed, so a reset only closes the segment on the
 # words the model still holds back). With the shipped 32-seed adapter at 300 ms (a reset after two unchanged
 # chunks instead of three): p50 236 → 213-222 ms, p95 676 → 597-605 ms (nine runs), WER equal (15.1 %); below two
-# chunks (0.3 s) WER rises to 23.6 %. The n-token rules lose WER at 0.6 s (n = 2: 9.9 → 11.3 %), so keep 0.9 s
+# chunks (0.3 s) WER rises to 23.6 %. The n-token rules lose WER at 0.6 s (n = 2: 9.9 → 11.3 %; 9.4 → 10.8 % after
+# the final decode's fix, docs/asr-training.md), so keep 0.9 s
 DEFAULT_PAUSE_RESET_EOT_S = 0.6
 
 

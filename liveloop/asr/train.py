@@ -49,9 +49,9 @@ runs were started by a shell loop that did the same, then `liveloop asr average 
 The data: 400 Piper clips (23.5 min; ≈ 20 min to make on one core) and 238
 pieces of people's speech (17.3 min; ≈ 17 min to label with base on one core),
 each piece four times in the data, up to two clips per example. One run of
-2000 steps took ≈ 1 h on one core here (with the previous data). At 300 ms (n = 2) the mean gets 9.9 %
-WER on the dev set (people 15.7 %, Piper 3.1 %). Numbers and the seed studies:
-``docs/asr-training.md``.
+2000 steps took ≈ 1 h on one core here (with the previous data). At 300 ms (n = 2) the mean gets 9.4 %
+WER on the dev set (people 14.8 %, Piper 3.1 %; 9.9 % before a fix to the segment's final decode).
+Numbers and the seed studies: ``docs/asr-training.md``.
 
 What was tried on the way to this recipe, and what did not help (seed variation,
 encoder distillation, anticipation, SpecAugment, a KL term towards the base decoder,
