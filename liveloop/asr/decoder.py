@@ -41,8 +41,6 @@ Two parts:
 from __future__ import annotations
 
 import re
-import warnings
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -53,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from liveloop.asr.encoder import _heads, _merge
+from liveloop.asr.vocab import VocabProjection
 
 DEFAULT_MAX_BACK_FRAMES = 25  # the jump-back loop rule for the base model (CommitConfig.max_back_frames = None)
 
@@ -205,28 +204,14 @@ class CommitPolicy:
         nxt, nxt_frame = logp[keep], int(frames[n_seq - 1])
         seen = frames[len(self.sot) - 1 : n_seq - 1]
         last_frame = int(seen.max()) if len(seen) else -1
-        eot = looped = False
         budget = max_new_tokens or cfg.max_new_tokens
         if final and cfg.final_beam > 1:
             toks, lps, eot, looped = self._beam_tail(src, n_seq, nxt, budget)
-            self.tentative += toks
-            self.tentative_logp += lps
-            self.tentative_kept += [0] * len(toks)
-            budget = 0
-        for _ in range(budget):
-            tok = int(nxt.argmax())
-            if tok == src.eot:
-                eot = True
-                break
-            stop = self._stop(src, final, tok, float(nxt[tok]), nxt_frame, last_frame)
-            if stop:
-                looped = stop == "loop"
-                break
-            self.tentative.append(tok)
-            self.tentative_logp.append(float(nxt[tok]))
-            self.tentative_kept.append(0)
-            last_frame = max(last_frame, nxt_frame)
-            nxt, nxt_frame = src.extend(tok)  # nxt_frame: where the *next* token attends
+        else:
+            toks, lps, eot, looped = self._greedy_tail(src, final, nxt, nxt_frame, last_frame, budget)
+        self.tentative += toks
+        self.tentative_logp += lps
+        self.tentative_kept += [0] * len(toks)
         end_confirmed = eot and not revised and len(self.tentative) == keep and self._eot_before
         self._eot_before = eot
         whole = final or (eot and cfg.commit_on_eot)
@@ -249,6 +234,26 @@ class CommitPolicy:
             end_confirmed=end_confirmed,
             looped=looped,
         )
+
+    def _greedy_tail(
+        self, src: LogitSource, final: bool, nxt: np.ndarray, nxt_frame: int, last_frame: int, budget: int
+    ) -> tuple[list[int], list[float], bool, bool]:
+        """Greedy from the cached sequence until end-of-text or a stop rule; returns the new tokens, their
+        log-probs, and whether it ended in end-of-text or at a loop rule."""
+        toks: list[int] = []
+        lps: list[float] = []
+        for _ in range(budget):
+            tok = int(nxt.argmax())
+            if tok == src.eot:
+                return toks, lps, True, False
+            stop = self._stop(src, final, tok, float(nxt[tok]), nxt_frame, last_frame, pending=toks)
+            if stop:
+                return toks, lps, False, stop == "loop"
+            toks.append(tok)
+            lps.append(float(nxt[tok]))
+            last_frame = max(last_frame, nxt_frame)
+            nxt, nxt_frame = src.extend(tok)  # nxt_frame: where the *next* token attends
+        return toks, lps, False, False
 
     def _beam_tail(
         self, src: LogitSource, n_seq: int, first: np.ndarray, budget: int
@@ -318,74 +323,25 @@ class CommitPolicy:
             return any(tuple(seq[i : i + n]) == last for i in range(len(seq) - n))
         return False
 
-    def _stop(self, src: LogitSource, final: bool, tok: int, logp: float, frame: int, last_frame: int) -> str:
+    def _stop(
+        self,
+        src: LogitSource,
+        final: bool,
+        tok: int,
+        logp: float,
+        frame: int,
+        last_frame: int,
+        pending: Sequence[int] = (),
+    ) -> str:
         """The stop rules: "edge" (wait for audio), "loop" (going back in time or repeating), "unsure", or ""."""
         cfg = self.config
         if not final and frame >= src.n_frames - cfg.edge_frames:
             return "edge"  # the next token would come from the last frames: wait for more audio
         if not final and cfg.max_back_frames and last_frame >= 0 and frame < last_frame - cfg.max_back_frames:
             return "loop"  # attention jumped back: the start of a repetition loop
-        if self._loop_stop([*self.committed, *self.tentative], tok):
+        if self._loop_stop([*self.committed, *self.tentative, *pending], tok):
             return "loop"  # the same token again and again, or an n-gram of this segment again
         return "unsure" if not final and cfg.min_prob > 0 and float(np.exp(logp)) < cfg.min_prob else ""
-
-
-class VocabProjection:
-    """Logits over the vocabulary: an int8 product picks the candidates, fp32 scores them exactly.
-
-    The output projection (tied to the token embedding: 51,864 × 384 for tiny.en) is memory-bound: every
-    decoder step reads its 80 MB of fp32 weights, about a third of a segment's final decode on this CPU
-    (36 ms against 3.8 ms in int8, measured under load). With ``top_k > 0`` an int8 copy (per-row scales,
-    fbgemm's dynamic linear, packed once per model) gives every logit to within ~0.1, then the ``top_k``
-    best are re-scored in fp32 and written back: the argmax and the log-probabilities the commit rule
-    compares are the fp32 ones, up to the softmax normaliser's share from the tail (which keeps its int8
-    logits). ``top_k = 0``, or a build without the quantized ops, is the plain fp32 product.
-    """
-
-    def __init__(self, weight: Tensor, top_k: int = 32) -> None:
-        if top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {top_k}")
-        self.weight = weight
-        self.top_k = min(top_k, weight.shape[0])
-        self.packed = _packed_int8(weight) if self.top_k else None
-
-    @property
-    def exact(self) -> bool:
-        return self.packed is None
-
-    def __call__(self, hidden: Tensor) -> Tensor:
-        """(k, C) → (k, V) logits."""
-        if self.packed is None:
-            return hidden @ self.weight.T
-        logits = torch.ops.quantized.linear_dynamic(hidden, self.packed, True)
-        top = logits.topk(self.top_k, dim=-1).indices  # (k, top_k)
-        exact = torch.einsum("kc,knc->kn", hidden, self.weight[top])
-        return logits.scatter_(1, top, exact)
-
-
-_INT8_CACHE: dict[int, tuple[int, int, object]] = {}  # id(weight) -> (data_ptr, version, packed)
-
-
-def _packed_int8(weight: Tensor) -> object | None:
-    """fbgemm's packed int8 copy of ``weight`` (V, C), per-row scales; None where the ops are missing."""
-    key = (weight.data_ptr(), weight._version)
-    hit = _INT8_CACHE.get(id(weight))
-    if hit is not None and hit[:2] == key:
-        return hit[2]
-    try:
-        w = weight.detach().float()
-        scale = (w.abs().amax(1) / 127.0).clamp_min(1e-8)
-        zero = torch.zeros(w.shape[0], dtype=torch.long)
-        with warnings.catch_warnings():  # qint8 tensors are deprecated in torch 2.13 (pinned); None once gone
-            warnings.simplefilter("ignore", UserWarning)
-            q = torch.quantize_per_channel(w, scale.double(), zero, 0, torch.qint8)
-        packed = torch.ops.quantized.linear_prepack(q, None)
-        torch.ops.quantized.linear_dynamic(w[:1], packed, True)  # the engine can run it
-    except (RuntimeError, AttributeError, NotImplementedError):
-        return None
-    _INT8_CACHE[id(weight)] = (*key, packed)
-    weakref.finalize(weight, _INT8_CACHE.pop, id(weight), None)  # the copy lives as long as the model
-    return packed
 
 
 def eot_margin_logp(logp: Tensor, eot: int, margin: float) -> Tensor:

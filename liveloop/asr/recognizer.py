@@ -54,7 +54,7 @@ class StreamConfig:
     # "wait": resetting there cut pyannote's call into fragments, WER* 35 → 99 %)
     pause_reset_s: float | None = None
     # vocabulary projection: int8 candidates, the best this many re-scored in fp32 (0: fp32 throughout);
-    # see decoder.VocabProjection
+    # see vocab.VocabProjection
     vocab_top_k: int = 32
     # a segment's final decode (all its audio is in): after the first word, end-of-text must beat the
     # runner-up token by this many nats, else the runner-up is taken. The streaming objective taught the
