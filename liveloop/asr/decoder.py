@@ -14,8 +14,9 @@ Two parts:
       1. re-check: score prefix + tentative on the new audio; keep tentative[i] while
          its log-prob did not drop or it is still the argmax; truncate at the first that fails
       2. greedy from there until end-of-text or a stop rule: the next token's
-         cross-attention sits within `edge_frames` of the audio edge, or jumps
-         back in time (a loop; base model only by default), or would repeat an
+         cross-attention sits within `edge_frames` of the audio edge (base model
+         only by default), or jumps back in time (a loop; base model only by
+         default), or would repeat an
          n-gram, `max_new_tokens` per chunk, or its probability is under `min_prob`
       3. commit all but the last n tokens (all of them when the stream ends;
          with `commit_on_eot`, also when greedy decoding reached end-of-text —
@@ -25,8 +26,14 @@ Two parts:
          first chunk is final at once (and, before the recognizer's pause
          reset, the decoder conditioned on it could stop for the rest of the
          segment). On the dev set at 300 ms, shipped adapter: WER 15.1 vs
-         9.4 %, latency p50 224 vs 723 ms. Off by default;
+         9.4 %, latency p50 / p95 116 / 319 vs 567 / 988 ms. Off by default;
          `CommitConfig.from_spec("eot")`).
+         With `hold_below = p > 0`: a token under probability p on the latest
+         audio is not committed, nor anything after it, until a re-check finds
+         it at p or more (or, with `hold_checks = k`, it survived k re-checks).
+         Unsure words — a homophone before its context, a word heard from its
+         first frames — wait, sure ones go at once. On the dev set at 300 ms,
+         "eot+p50k1": WER 11.3 % at p50 / p95 145 / 522 ms (plain "eot": 15.1 %).
          With `min_stable = k > 0` instead: commit each tentative token once it
          survived k re-checks on new audio (stability in time rather than n
          tokens of right context, which for a model that writes only ended
@@ -54,13 +61,19 @@ from liveloop.asr.encoder import _heads, _merge
 from liveloop.asr.vocab import VocabProjection
 
 DEFAULT_MAX_BACK_FRAMES = 25  # the jump-back loop rule for the base model (CommitConfig.max_back_frames = None)
+DEFAULT_EDGE_FRAMES = 2  # the audio-edge stop rule for the base model (CommitConfig.edge_frames = None)
 
 
 @dataclass(frozen=True, slots=True)
 class CommitConfig:
     n_recheck: int = 2  # CarelessWhisper's n: tokens kept tentative and re-checked on new audio
     max_new_tokens: int = 12  # greedy steps per chunk
-    edge_frames: int = 2  # a token attending within this many frames of the audio edge stops the chunk
+    # a token attending within this many frames of the audio edge stops the chunk (wait for more audio). None:
+    # 2 for the base model, off (0) for a streaming-tuned one (resolved by the recognizer, `resolve_for`): the
+    # tuned model writes only words that ended before the edge and stops with end-of-text itself, so the rule
+    # only delayed its words by a chunk (dev set at 300 ms, n = 2: WER 9.4 % either way, latency p50 / p95
+    # 722 / 1131 → 567 / 988 ms; end-of-text commits 224 / 618 → 116 / 319 ms, WER 15.1 % either way)
+    edge_frames: int | None = None
     min_prob: float = 0.0  # stop below this probability (0: off)
     # stop when attention jumps back more than this many frames (a loop starting; 0: off). None: 25 for the
     # base model, off for a streaming-tuned one (resolved by the recognizer, `resolve_for`): the tuned model's
@@ -78,21 +91,31 @@ class CommitConfig:
     # hypothesis's best token, as in greedy decoding: the streaming-tuned model gives end-of-text a large share
     # at every word boundary, and a beam that may end anywhere keeps the short readings (see `_beam_tail`)
     final_beam: int = 1
+    # > 0: a tentative token whose probability (on the latest audio) is under this is not committed before the
+    # segment's end, and neither is anything after it; it is re-checked on each new chunk like any tentative
+    # token, and commits once it reaches the bar (or survived `hold_checks` re-checks, when that is > 0)
+    hold_below: float = 0.0
+    hold_checks: int = 0
 
     @classmethod
     def from_spec(cls, spec: str) -> CommitConfig:
         """A commit rule by name: "N" (keep the last N tokens tentative: CarelessWhisper's n, default 2), "eot"
         (commit everything when greedy decoding ends in end-of-text: the lowest latency, n = 0), "N+eot" (both),
-        "sK" (commit a token once it survived K re-checks); any of them with "+beamB" appended decodes a
-        segment's end with a beam of B (e.g. "2+beam5")."""
-        m = re.fullmatch(r"(?:(\d+)(\+eot)?|(eot)|s(\d+))(?:\+beam([1-9]\d*))?", spec.strip().lower())
+        "sK" (commit a token once it survived K re-checks); then optionally "+pPP" (hold a token under PP %
+        probability, and what follows it, until it reaches that or, with "kK", survived K re-checks: `hold_below`)
+        and "+beamB" (decode a segment's end with a beam of B), e.g. "2+beam5", "eot+p50k1"."""
+        m = re.fullmatch(
+            r"(?:(\d+)(\+eot)?|(eot)|s(\d+))(?:\+p(\d\d?)(?:k(\d+))?)?(?:\+beam([1-9]\d*))?", spec.strip().lower()
+        )
         if m is None:
             raise ValueError(
-                f"commit rule {spec!r}: expected N, eot, N+eot or sK, optionally +beamB "
-                "(e.g. 2, eot, 1+eot, s1, 2+beam5)"
+                f"commit rule {spec!r}: expected N, eot, N+eot or sK, optionally +pPP[kK] and +beamB "
+                "(e.g. 2, eot, 1+eot, s1, eot+p50k1, 2+beam5)"
             )
-        n, plus_eot, eot, k, beam = m.groups()
-        extra = {"final_beam": int(beam)} if beam is not None else {}
+        n, plus_eot, eot, k, hold, hold_k, beam = m.groups()
+        extra: dict[str, float | int] = {"final_beam": int(beam)} if beam is not None else {}
+        if hold is not None:
+            extra |= {"hold_below": int(hold) / 100, "hold_checks": int(hold_k or 0)}
         if eot:
             return cls(n_recheck=0, commit_on_eot=True, **extra)
         if k is not None:
@@ -101,16 +124,19 @@ class CommitConfig:
 
     def resolve_for(self, streaming_tuned: bool) -> CommitConfig:
         """The config with its model-dependent defaults (None) filled in."""
-        if self.max_back_frames is not None:
-            return self
-        return replace(self, max_back_frames=0 if streaming_tuned else DEFAULT_MAX_BACK_FRAMES)
+        back, edge = self.max_back_frames, self.edge_frames
+        return replace(
+            self,
+            max_back_frames=(0 if streaming_tuned else DEFAULT_MAX_BACK_FRAMES) if back is None else back,
+            edge_frames=(0 if streaming_tuned else DEFAULT_EDGE_FRAMES) if edge is None else edge,
+        )
 
     def __post_init__(self) -> None:
         if self.n_recheck < 0:
             raise ValueError(f"n_recheck must be >= 0, got {self.n_recheck}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.edge_frames < 0:
+        if (self.edge_frames or 0) < 0:
             raise ValueError(f"edge_frames must be >= 0, got {self.edge_frames}")
         if self.final_beam < 1:
             raise ValueError(f"final_beam must be >= 1, got {self.final_beam}")
@@ -120,6 +146,10 @@ class CommitConfig:
             raise ValueError("max_back_frames, no_repeat_ngram and max_token_run must be >= 0")
         if not 0.0 <= self.min_prob < 1.0:
             raise ValueError(f"min_prob must be in [0, 1), got {self.min_prob}")
+        if not 0.0 <= self.hold_below < 1.0 or self.hold_checks < 0:
+            raise ValueError(
+                f"hold_below must be in [0, 1) and hold_checks >= 0, got {self.hold_below}, {self.hold_checks}"
+            )
 
 
 class LogitSource(Protocol):
@@ -223,6 +253,13 @@ class CommitPolicy:
                 n_commit += 1
         else:
             n_commit = max(0, len(self.tentative) - cfg.n_recheck)
+        if cfg.hold_below > 0 and not final:
+            floor = float(np.log(cfg.hold_below))
+            for i in range(n_commit):
+                sure = self.tentative_logp[i] >= floor
+                if not sure and not (cfg.hold_checks and self.tentative_kept[i] >= cfg.hold_checks):
+                    n_commit = i
+                    break
         newly = self.tentative[:n_commit]
         self.committed.extend(newly)
         del self.tentative[:n_commit], self.tentative_logp[:n_commit], self.tentative_kept[:n_commit]
@@ -335,7 +372,8 @@ class CommitPolicy:
     ) -> str:
         """The stop rules: "edge" (wait for audio), "loop" (going back in time or repeating), "unsure", or ""."""
         cfg = self.config
-        if not final and frame >= src.n_frames - cfg.edge_frames:
+        edge = DEFAULT_EDGE_FRAMES if cfg.edge_frames is None else cfg.edge_frames
+        if not final and edge and frame >= src.n_frames - edge:
             return "edge"  # the next token would come from the last frames: wait for more audio
         if not final and cfg.max_back_frames and last_frame >= 0 and frame < last_frame - cfg.max_back_frames:
             return "loop"  # attention jumped back: the start of a repetition loop

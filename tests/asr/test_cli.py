@@ -3,6 +3,8 @@ from __future__ import annotations
 import itertools
 import json
 
+import pytest
+
 from liveloop.assets import asset_files
 from liveloop.cli import main
 
@@ -40,9 +42,11 @@ def test_transcribe_bad_input(tmp_path, capsys):
     assert "commit rule 'soon'" in capsys.readouterr().err
 
 
-def test_transcribe_stream_commit_at_end_of_text(model, capsys):
-    """--commit eot: every word is final when the decoder reaches end-of-text (the low-latency rule)."""
-    rc = main(["transcribe", _wav(), "--stream", "--fast", "--json", "--commit", "eot"])
+@pytest.mark.parametrize("rule", ["eot", "eot+p50k1"])
+def test_transcribe_stream_commit_at_end_of_text(model, capsys, rule):
+    """--commit eot: every word is final when the decoder reaches end-of-text (the low-latency rule); with
+    +p50k1 an unsure word waits one re-check, and the sure ones still come out while the sentence goes on."""
+    rc = main(["transcribe", _wav(), "--stream", "--fast", "--json", "--commit", rule])
     assert rc == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     words, summary = lines[:-1], lines[-1]

@@ -159,6 +159,47 @@ def test_edge_rule_waits_for_audio():
     assert pol.committed + pol.tentative == [1, 2, 3, 4, 5]
 
 
+def test_edge_rule_is_for_the_base_model_only():
+    """A streaming-tuned model stops with end-of-text itself: the edge rule only held its words back a chunk."""
+    base, tuned = (CommitConfig(n_recheck=0).resolve_for(streaming_tuned=t) for t in (False, True))
+    assert (base.edge_frames, tuned.edge_frames) == (2, 0)
+    assert CommitConfig(edge_frames=5).resolve_for(streaming_tuned=True).edge_frames == 5  # a set value is kept
+    at_edge = ScriptedSource(sentence([1, 2, 3]), n_frames=30, frame_of=lambda seq: 10 * len(seq) - 1)
+    waits = CommitPolicy(SOT, base)
+    waits.step(at_edge)
+    assert waits.committed == [1, 2]  # the third token attends to frame 29 of 30: wait for audio
+    writes = CommitPolicy(SOT, tuned)
+    writes.step(at_edge)
+    assert writes.committed == [1, 2, 3]
+
+
+def test_hold_keeps_an_unsure_token_and_what_follows_until_it_is_sure_or_survived_k_rechecks():
+    probs = {"p": 0.4}
+
+    def script(seq: tuple[int, ...]) -> np.ndarray:  # 1 sure, 2 at p, 3 sure, then end-of-text
+        n = len(seq) - len(SOT)
+        return dist({[1, 2, 3][n]: probs["p"] if n == 1 else 0.9} if n < 3 else {EOT: 0.9})
+
+    src = ScriptedSource(script)
+    held = CommitPolicy(SOT, CommitConfig.from_spec("eot+p50"))
+    r = held.step(src)
+    assert r.eot and r.committed == [1] and r.tentative == [2, 3]  # 2 is under the bar, 3 waits behind it
+    held.step(src)
+    assert held.tentative == [2, 3]  # re-checked, still unsure: held
+    probs["p"] = 0.6
+    r = held.step(src)
+    assert r.committed == [2, 3] and held.committed == [1, 2, 3]  # sure on the new audio
+    probs["p"] = 0.4
+    k1 = CommitPolicy(SOT, CommitConfig.from_spec("eot+p50k1"))
+    assert k1.step(src).committed == [1]
+    assert k1.step(src).committed == [2, 3]  # survived one re-check: committed though still unsure
+    last = CommitPolicy(SOT, CommitConfig.from_spec("eot+p50"))
+    last.step(src)
+    assert last.step(src, final=True).committed == [2, 3]  # the segment's end commits everything
+    n2 = CommitPolicy(SOT, CommitConfig.from_spec("2+p50"))
+    assert n2.step(src).committed == [1]  # with the n rule too: all but the last n, and not past 2
+
+
 def test_loop_rules_stop_repetition():
     loop = [1, 2, 3, 4] * 5
     src = ScriptedSource(sentence(loop))
@@ -203,7 +244,11 @@ def test_commit_rule_from_spec():
     assert CommitConfig.from_spec(" S1 ") == CommitConfig(min_stable=1)
     assert CommitConfig.from_spec("2+beam5") == CommitConfig(n_recheck=2, final_beam=5)
     assert CommitConfig.from_spec("eot+beam3") == CommitConfig(n_recheck=0, commit_on_eot=True, final_beam=3)
-    for bad in ("", "soon", "s", "x+eot", "-1", "2+eot+eot", "2+beam", "beam5", "2+beam0"):
+    assert CommitConfig.from_spec("eot+p50k1") == CommitConfig(
+        n_recheck=0, commit_on_eot=True, hold_below=0.5, hold_checks=1
+    )
+    assert CommitConfig.from_spec("2+p5+beam5") == CommitConfig(n_recheck=2, hold_below=0.05, final_beam=5)
+    for bad in ("", "soon", "s", "x+eot", "-1", "2+eot+eot", "2+beam", "beam5", "2+beam0", "eot+p", "eot+p100"):
         with pytest.raises(ValueError, match="commit rule"):
             CommitConfig.from_spec(bad)
 
@@ -213,6 +258,8 @@ def test_config_validation():
         CommitConfig(n_recheck=-1)
     with pytest.raises(ValueError, match="min_prob must be in"):
         CommitConfig(min_prob=1.5)
+    with pytest.raises(ValueError, match="hold_below must be in"):
+        CommitConfig(hold_below=1.0)
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
         CommitConfig(max_new_tokens=0)
     with pytest.raises(ValueError, match="final_beam must be >= 1"):

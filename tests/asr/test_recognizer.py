@@ -182,7 +182,7 @@ def test_final_eot_margin_is_on_for_the_tuned_model_only(model, tuned):
     assert StreamingRecognizer(tuned, StreamConfig(final_eot_margin=0.0)).final_eot_margin == 0.0
 
 
-def test_jump_back_loop_rule_is_for_the_base_model_only(model, tuned):
+def test_the_jump_back_and_edge_rules_are_for_the_base_model_only(model, tuned):
     from liveloop.asr.decoder import DEFAULT_MAX_BACK_FRAMES, CommitConfig
 
     def back(m, cfg: StreamConfig) -> int | None:
@@ -192,6 +192,8 @@ def test_jump_back_loop_rule_is_for_the_base_model_only(model, tuned):
     assert back(tuned, StreamConfig(chunk_ms=300)) == 0
     mine = StreamConfig(chunk_ms=300, commit=CommitConfig(max_back_frames=10))
     assert back(tuned, mine) == 10  # a set value is kept
+    edge = StreamingRecognizer(tuned, StreamConfig(chunk_ms=300)).policy.config.edge_frames
+    assert (StreamingRecognizer(model, StreamConfig(chunk_ms=300)).policy.config.edge_frames, edge) == (2, 0)
 
 
 def test_a_pause_reset_always_moves_on(tuned, arctic_clip, monkeypatch):
