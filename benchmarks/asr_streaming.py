@@ -312,8 +312,8 @@ def main() -> int:
         "--recheck",
         default="",
         help="extra tuned rows, comma-separated commit rules: N (n_recheck), eot or N+eot (commit at end-of-text), "
-        "sK, each optionally +beamB (a beam of B at a segment's end) and @MS (at that chunk size only; default: "
-        "300 ms when it is among --chunks, else every chunk), e.g. 1,eot,2+beam5@5000",
+        "sK, each optionally +pPP[kK] (hold unsure words), +beamB (beam search of width B) and @MS (at that chunk "
+        "size only; default: 300 ms when it is among --chunks, else every chunk), e.g. 1,eot,eot+p50k1,2+beam3@1000",
     )
     ap.add_argument(
         "--skip-baselines", action="store_true", help="tuned rows only (offline still runs: it gives word ends)"

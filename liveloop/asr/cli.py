@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="commit rule (streaming): N = keep the last N tokens tentative (default 2, CarelessWhisper's), "
         "eot = commit at end-of-text (lowest latency), sK = after K re-checks; append +pPP to hold a word "
         "under PP %% probability until it is surer (+pPPkK: or survived K re-checks; eot+p50k1 keeps most of "
-        "eot's speed at fewer errors), +beamB to decode each segment's end with a beam of B (e.g. 2+beam5)",
+        "eot's speed at fewer errors), +beamB for a beam search of width B (e.g. 2+beam3: fewer errors for "
+        "~40 %% more compute)",
     )
     p.add_argument("--json", action="store_true", help="JSON lines: one per committed word, then a summary")
     p.add_argument("--fast", action="store_true", help="as fast as possible on a virtual clock (streaming)")

@@ -13,7 +13,7 @@ Two parts:
       prefix = SOT … + committed tokens        tentative = the last n (= 2) emitted tokens
       1. re-check: score prefix + tentative on the new audio; keep tentative[i] while
          its log-prob did not drop or it is still the argmax; truncate at the first that fails
-      2. greedy from there until end-of-text or a stop rule: the next token's
+      2. greedy (or, with `beam` > 1, a beam search) from there until end-of-text or a stop rule: the next token's
          cross-attention sits within `edge_frames` of the audio edge (base model
          only by default), or jumps back in time (a loop; base model only by
          default), or would repeat an
@@ -87,10 +87,12 @@ class CommitConfig:
     # > 0: commit a tentative token once it survived this many re-checks on new audio, instead of
     # waiting for n_recheck tokens after it (see the docstring; meant for a streaming-tuned model)
     min_stable: int = 0
-    # beam width of a segment's final decode (1: greedy). End-of-text ends a hypothesis only where it is that
-    # hypothesis's best token, as in greedy decoding: the streaming-tuned model gives end-of-text a large share
-    # at every word boundary, and a beam that may end anywhere keeps the short readings (see `_beam_tail`)
-    final_beam: int = 1
+    # beam width (1: greedy). End-of-text ends a hypothesis only where it is that hypothesis's best token, as in
+    # greedy decoding: the streaming-tuned model gives end-of-text a large share at every word boundary, and a
+    # beam that may end anywhere keeps the short readings (see `_beam_tail`). It runs in every streaming step
+    # when the stop rules that need each token's attention are off (edge, jump-back, min_prob: the resolved
+    # defaults for a streaming-tuned model); with them on (the base model), only a segment's final decode
+    beam: int = 1
     # > 0: a tentative token whose probability (on the latest audio) is under this is not committed before the
     # segment's end, and neither is anything after it; it is re-checked on each new chunk like any tentative
     # token, and commits once it reaches the bar (or survived `hold_checks` re-checks, when that is > 0)
@@ -103,17 +105,17 @@ class CommitConfig:
         (commit everything when greedy decoding ends in end-of-text: the lowest latency, n = 0), "N+eot" (both),
         "sK" (commit a token once it survived K re-checks); then optionally "+pPP" (hold a token under PP %
         probability, and what follows it, until it reaches that or, with "kK", survived K re-checks: `hold_below`)
-        and "+beamB" (decode a segment's end with a beam of B), e.g. "2+beam5", "eot+p50k1"."""
+        and "+beamB" (beam search of width B, `beam`), e.g. "2+beam3", "eot+p50k1"."""
         m = re.fullmatch(
             r"(?:(\d+)(\+eot)?|(eot)|s(\d+))(?:\+p(\d\d?)(?:k(\d+))?)?(?:\+beam([1-9]\d*))?", spec.strip().lower()
         )
         if m is None:
             raise ValueError(
                 f"commit rule {spec!r}: expected N, eot, N+eot or sK, optionally +pPP[kK] and +beamB "
-                "(e.g. 2, eot, 1+eot, s1, eot+p50k1, 2+beam5)"
+                "(e.g. 2, eot, 1+eot, s1, eot+p50k1, 2+beam3)"
             )
         n, plus_eot, eot, k, hold, hold_k, beam = m.groups()
-        extra: dict[str, float | int] = {"final_beam": int(beam)} if beam is not None else {}
+        extra: dict[str, float | int] = {"beam": int(beam)} if beam is not None else {}
         if hold is not None:
             extra |= {"hold_below": int(hold) / 100, "hold_checks": int(hold_k or 0)}
         if eot:
@@ -138,8 +140,8 @@ class CommitConfig:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if (self.edge_frames or 0) < 0:
             raise ValueError(f"edge_frames must be >= 0, got {self.edge_frames}")
-        if self.final_beam < 1:
-            raise ValueError(f"final_beam must be >= 1, got {self.final_beam}")
+        if self.beam < 1:
+            raise ValueError(f"beam must be >= 1, got {self.beam}")
         if self.min_stable < 0:
             raise ValueError(f"min_stable must be >= 0, got {self.min_stable}")
         if (self.max_back_frames or 0) < 0 or self.no_repeat_ngram < 0 or self.max_token_run < 0:
@@ -235,7 +237,7 @@ class CommitPolicy:
         seen = frames[len(self.sot) - 1 : n_seq - 1]
         last_frame = int(seen.max()) if len(seen) else -1
         budget = max_new_tokens or cfg.max_new_tokens
-        if final and cfg.final_beam > 1:
+        if cfg.beam > 1 and (final or self.beam_streams):
             toks, lps, eot, looped = self._beam_tail(src, n_seq, nxt, budget)
         else:
             toks, lps, eot, looped = self._greedy_tail(src, final, nxt, nxt_frame, last_frame, budget)
@@ -272,6 +274,14 @@ class CommitPolicy:
             looped=looped,
         )
 
+    @property
+    def beam_streams(self) -> bool:
+        """Does the beam run in streaming steps too? Only without the stop rules that read each token's
+        attention or probability (the beam has neither per hypothesis)."""
+        cfg = self.config
+        edge = DEFAULT_EDGE_FRAMES if cfg.edge_frames is None else cfg.edge_frames
+        return not (edge or cfg.max_back_frames or cfg.min_prob)
+
     def _greedy_tail(
         self, src: LogitSource, final: bool, nxt: np.ndarray, nxt_frame: int, last_frame: int, budget: int
     ) -> tuple[list[int], list[float], bool, bool]:
@@ -295,20 +305,20 @@ class CommitPolicy:
     def _beam_tail(
         self, src: LogitSource, n_seq: int, first: np.ndarray, budget: int
     ) -> tuple[list[int], list[float], bool, bool]:
-        """Beam search from the first `n_seq` tokens (all audio in); returns the best continuation's tokens,
+        """Beam search from the first `n_seq` tokens; returns the best continuation's tokens,
         their log-probs, and whether it ended in end-of-text or at a loop rule.
 
         A hypothesis ends where its best token is end-of-text (scored with that log-prob), or where its next
         token would trip a loop rule (scored with that token's log-prob: the cost of stopping there, as greedy
         decoding stops), or at the token budget. As in whisper's beam search, the candidates of all hypotheses
-        are taken best first: an ending one joins the ended, the others fill the beam up to `final_beam`; the
-        search stops once `final_beam` have ended, and the ended are ranked by mean log-prob per token
+        are taken best first: an ending one joins the ended, the others fill the beam up to `beam`; the
+        search stops once `beam` have ended, and the ended are ranked by mean log-prob per token
         (whisper's default length normalisation).
         End-of-text that is not a hypothesis's best token is not a candidate: the streaming-tuned model gives
         it a large share at every word boundary (it learned "the next word may be unfinished"), and with it
         as a candidate the beam ended sentences after a few words (dev set, 5 s chunks: 39 % WER, greedy 4.7 %).
         """
-        width = self.config.final_beam
+        width = self.config.beam
         done: list[tuple[float, list[int], list[float], str]] = []  # (score, tokens, log-probs, why it ended)
         live: list[tuple[float, list[int], list[float]]] = [(0.0, [], [])]  # (sum of log-probs, tokens, log-probs)
         rows = first[None]

@@ -54,9 +54,10 @@ def test_transcribe_stream_commit_at_end_of_text(model, capsys, rule):
     assert words[0]["emit_s"] < words[-1]["end_s"]  # the first words came out while the sentence went on
 
 
-def test_transcribe_stream_with_a_final_beam(model, capsys):
-    """--commit 2+beam5: the segment's end is decoded with a beam of 5 (here the whole clip: one 5 s chunk)."""
-    rc = main(["transcribe", _wav(), "--stream", "--fast", "--json", "--chunk-ms", "5000", "--commit", "2+beam5"])
+@pytest.mark.parametrize("chunk_ms", ["300", "5000"])
+def test_transcribe_stream_with_a_beam(model, capsys, chunk_ms):
+    """--commit 2+beam3: a beam of 3 in every step (300 ms), or over the whole clip (one 5 s chunk)."""
+    rc = main(["transcribe", _wav(), "--stream", "--fast", "--json", "--chunk-ms", chunk_ms, "--commit", "2+beam3"])
     assert rc == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     words, summary = lines[:-1], lines[-1]

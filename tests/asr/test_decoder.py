@@ -242,12 +242,12 @@ def test_commit_rule_from_spec():
     assert CommitConfig.from_spec("eot") == CommitConfig(n_recheck=0, commit_on_eot=True)
     assert CommitConfig.from_spec("1+eot") == CommitConfig(n_recheck=1, commit_on_eot=True)
     assert CommitConfig.from_spec(" S1 ") == CommitConfig(min_stable=1)
-    assert CommitConfig.from_spec("2+beam5") == CommitConfig(n_recheck=2, final_beam=5)
-    assert CommitConfig.from_spec("eot+beam3") == CommitConfig(n_recheck=0, commit_on_eot=True, final_beam=3)
+    assert CommitConfig.from_spec("2+beam5") == CommitConfig(n_recheck=2, beam=5)
+    assert CommitConfig.from_spec("eot+beam3") == CommitConfig(n_recheck=0, commit_on_eot=True, beam=3)
     assert CommitConfig.from_spec("eot+p50k1") == CommitConfig(
         n_recheck=0, commit_on_eot=True, hold_below=0.5, hold_checks=1
     )
-    assert CommitConfig.from_spec("2+p5+beam5") == CommitConfig(n_recheck=2, hold_below=0.05, final_beam=5)
+    assert CommitConfig.from_spec("2+p5+beam5") == CommitConfig(n_recheck=2, hold_below=0.05, beam=5)
     for bad in ("", "soon", "s", "x+eot", "-1", "2+eot+eot", "2+beam", "beam5", "2+beam0", "eot+p", "eot+p100"):
         with pytest.raises(ValueError, match="commit rule"):
             CommitConfig.from_spec(bad)
@@ -262,8 +262,8 @@ def test_config_validation():
         CommitConfig(hold_below=1.0)
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
         CommitConfig(max_new_tokens=0)
-    with pytest.raises(ValueError, match="final_beam must be >= 1"):
-        CommitConfig(final_beam=0)
+    with pytest.raises(ValueError, match="beam must be >= 1"):
+        CommitConfig(beam=0)
 
 
 def table_script(table: dict[tuple[int, ...], dict[int, float]], default: dict[int, float] | None = None):
@@ -271,43 +271,62 @@ def table_script(table: dict[tuple[int, ...], dict[int, float]], default: dict[i
     return lambda seq: dist(table.get(seq, default or {EOT: 0.9}))
 
 
-def test_final_beam_finds_the_likelier_reading_greedy_misses():
+def test_beam_finds_the_likelier_reading_greedy_misses():
     # greedy takes 1 (0.5) and then finds only weak words; 2 (0.45) leads to a sure reading
     script = table_script({(9,): {1: 0.5, 2: 0.45}, (9, 1): {4: 0.3}, (9, 1, 4): {EOT: 0.3}, (9, 2): {3: 0.95}})
     greedy = CommitPolicy(SOT, CommitConfig(n_recheck=2))
     r = greedy.step(ScriptedSource(script), final=True)
     assert greedy.committed == [1, 4] and r.eot
-    beam = CommitPolicy(SOT, CommitConfig(n_recheck=2, final_beam=3))
+    beam = CommitPolicy(SOT, CommitConfig(n_recheck=2, beam=3))
     r = beam.step(ScriptedSource(script), final=True)
     assert beam.committed == [2, 3] and r.committed == [2, 3] and r.eot and not r.looped
     assert beam.tentative == [] and beam.tentative_logp == []
 
 
-def test_final_beam_is_only_for_the_final_decode():
+def test_beam_streams_only_without_the_per_token_stop_rules():
+    """The beam runs in every step for a streaming-tuned model (edge and jump-back rules off); with the base
+    model's edge rule (it needs each token's attention, which the beam does not keep), streaming steps stay
+    greedy and only the segment's final decode is a beam."""
     script = table_script({(9,): {1: 0.5, 2: 0.45}, (9, 1): {4: 0.3}, (9, 1, 4): {EOT: 0.3}, (9, 2): {3: 0.95}})
-    pol = CommitPolicy(SOT, CommitConfig(n_recheck=0, final_beam=3))
-    pol.step(ScriptedSource(script))  # a streaming step: greedy
-    assert pol.committed == [1, 4]
+    base = CommitPolicy(SOT, CommitConfig(n_recheck=0, beam=3).resolve_for(streaming_tuned=False))
+    assert not base.beam_streams
+    base.step(ScriptedSource(script))
+    assert base.committed == [1, 4]  # greedy
+    tuned = CommitPolicy(SOT, CommitConfig(n_recheck=0, beam=3).resolve_for(streaming_tuned=True))
+    assert tuned.beam_streams
+    r = tuned.step(ScriptedSource(script))
+    assert tuned.committed == [2, 3] and r.eot  # the likelier reading, in a streaming step
+    assert not CommitPolicy(SOT, CommitConfig(beam=3, edge_frames=0, min_prob=0.2)).beam_streams
 
 
-def test_final_beam_ends_a_reading_only_where_end_of_text_is_best():
+def test_streaming_beam_keeps_the_commit_rule_and_the_recheck():
+    src = ScriptedSource(sentence([1, 2, 3, 4, 5]))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, beam=3, edge_frames=0, max_back_frames=0))
+    r = pol.step(src)
+    assert r.committed == [1, 2, 3] and pol.tentative == [4, 5] and r.eot
+    assert pol.tentative_logp == pytest.approx([np.log(0.9)] * 2)  # the re-check compares these
+    r = pol.step(src)
+    assert r.revised == 0 and r.committed == [] and pol.tentative == [4, 5]
+
+
+def test_beam_ends_a_reading_only_where_end_of_text_is_best():
     # after "1", end-of-text has 0.45 against 0.5 for "2": an ordinary beam would keep the short reading
     # [1] (mean log-prob -0.45 against -0.54 for [1, 2, 3]); greedy and this beam read on
     script = table_script({(9,): {1: 0.9}, (9, 1): {EOT: 0.45, 2: 0.5}, (9, 1, 2): {3: 0.5}, (9, 1, 2, 3): {EOT: 0.5}})
-    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, final_beam=4))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, beam=4))
     r = pol.step(ScriptedSource(script), final=True)
     assert pol.committed == [1, 2, 3] and r.eot
 
 
-def test_final_beam_keeps_the_loop_rules():
-    pol = CommitPolicy(SOT, CommitConfig(n_recheck=0, max_token_run=2, final_beam=3))
+def test_beam_keeps_the_loop_rules():
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=0, max_token_run=2, beam=3))
     r = pol.step(ScriptedSource(sentence([5, 5, 5, 5, 5, 6])), final=True)
     assert pol.committed == [5, 5] and r.looped and not r.eot
 
 
 def test_final_beam_keeps_the_rechecked_tail_and_the_committed_prefix():
     src = ScriptedSource(sentence([1, 2, 3, 4, 5]))
-    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, final_beam=3))
+    pol = CommitPolicy(SOT, CommitConfig(n_recheck=2, beam=3))
     pol.step(src)  # streaming: 1 2 3 committed, 4 5 tentative
     assert pol.committed == [1, 2, 3] and pol.tentative == [4, 5]
     r = pol.step(src, final=True)
