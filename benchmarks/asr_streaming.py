@@ -195,7 +195,7 @@ def run_causal(
 ) -> MethodResult:
     """`commit`: "" (the defaults) or a rule for `CommitConfig.from_spec` ("N", "eot", "N+eot", "sK");
     `pause_reset_s`: StreamConfig's (None: the recognizer's default for the model and rule)."""
-    from liveloop.asr.decoder import CommitConfig
+    from liveloop.asr.commit import CommitConfig
     from liveloop.asr.recognizer import StreamConfig
     from liveloop.asr.simulate import stream_file
 

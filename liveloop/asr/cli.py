@@ -276,7 +276,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         return 2
     if not args.stream:
         return _offline(model, audio, args)
-    from liveloop.asr.decoder import CommitConfig
+    from liveloop.asr.commit import CommitConfig
     from liveloop.asr.lora import load_adapter_for
     from liveloop.asr.recognizer import StreamConfig
     from liveloop.asr.simulate import stream_file

@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from liveloop.asr.decoder import CommitConfig, CommitPolicy, TextDecoder
+from liveloop.asr.commit import CommitConfig, CommitPolicy
+from liveloop.asr.decoder import TextDecoder
 from liveloop.asr.encoder import FRAMES_PER_S, CausalEncoder
 from liveloop.asr.features import SAMPLE_RATE, LogMelConfig, StreamingLogMel
 from liveloop.asr.lora import is_streaming_tuned

@@ -124,7 +124,7 @@ def test_a_decoder_held_by_a_loop_rule_moves_on(tuned, arctic_clip, monkeypatch,
     reset like end-of-text: with an earlier adapter, pyannote's call at 1 s chunks read 'Hello, hello. Hello,
     hello' and the n-gram rule stopped every later chunk there, so the rest of the call was lost. Waiting at
     the audio's edge (not a loop) does not count: the speaker may still be in the middle of a word."""
-    from liveloop.asr.decoder import CommitPolicy, StepResult
+    from liveloop.asr.commit import CommitPolicy, StepResult
 
     rec = StreamingRecognizer(tuned, StreamConfig(chunk_ms=300))
     rec.feed(arctic_clip[:16000])  # some real text first
@@ -168,7 +168,7 @@ def test_pause_reset_default_follows_the_model(model, tuned):
 def test_the_eot_rule_closes_a_pause_sooner(model, tuned, rule, frames):
     """Under the "eot" rule everything up to end-of-text is committed already, so a reset after two unchanged
     300 ms chunks (0.6 s) only lets the held-back words out sooner; the n-token rules keep 0.9 s."""
-    from liveloop.asr.decoder import CommitConfig
+    from liveloop.asr.commit import CommitConfig
 
     commit = CommitConfig.from_spec(rule)
     assert StreamingRecognizer(tuned, StreamConfig(chunk_ms=300, commit=commit)).pause_frames == frames
@@ -183,7 +183,7 @@ def test_final_eot_margin_is_on_for_the_tuned_model_only(model, tuned):
 
 
 def test_the_jump_back_and_edge_rules_are_for_the_base_model_only(model, tuned):
-    from liveloop.asr.decoder import DEFAULT_MAX_BACK_FRAMES, CommitConfig
+    from liveloop.asr.commit import DEFAULT_MAX_BACK_FRAMES, CommitConfig
 
     def back(m, cfg: StreamConfig) -> int | None:
         return StreamingRecognizer(m, cfg).policy.config.max_back_frames
@@ -222,7 +222,7 @@ def test_a_pause_reset_always_moves_on(tuned, arctic_clip, monkeypatch):
 def test_any_chunk_and_rule_keeps_the_stream_whole(tuned, arctic_clip, arctic_clip2, chunk_ms, rule):
     """A bounded version of the robustness sweep in docs/asr-training.md: speech, a short gap, noise and speech
     again, in 300 ms frames. Every sample is counted, words come out in time order, none is written twice."""
-    from liveloop.asr.decoder import CommitConfig
+    from liveloop.asr.commit import CommitConfig
 
     noise = np.random.default_rng(0).normal(0, 0.02, 16000).astype(np.float32)
     audio = np.concatenate([arctic_clip2, np.zeros(8000, np.float32), noise, arctic_clip])
