@@ -250,17 +250,21 @@ def test_commit_rule_from_spec():
             CommitConfig.from_spec(bad)
 
 
-def test_config_validation():
-    with pytest.raises(ValueError, match="n_recheck must be >= 0"):
-        CommitConfig(n_recheck=-1)
-    with pytest.raises(ValueError, match="min_prob must be in"):
-        CommitConfig(min_prob=1.5)
-    with pytest.raises(ValueError, match="hold_below must be in"):
-        CommitConfig(hold_below=1.0)
-    with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
-        CommitConfig(max_new_tokens=0)
-    with pytest.raises(ValueError, match="beam must be >= 1"):
-        CommitConfig(beam=0)
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"n_recheck": -1}, "n_recheck must be >= 0"),
+        ({"min_prob": 1.5}, "min_prob must be in"),
+        ({"hold_below": 1.0}, "hold_below must be in"),
+        ({"hold_checks": -1}, "hold_checks >= 0"),
+        ({"max_new_tokens": 0}, "max_new_tokens must be >= 1"),
+        ({"beam": 0}, "beam must be >= 1"),
+        ({"edge_frames": -1}, "edge_frames must be >= 0"),
+    ],
+)
+def test_config_validation(bad: dict, message: str):
+    with pytest.raises(ValueError, match=message):
+        CommitConfig(**bad)
 
 
 def table_script(table: dict[tuple[int, ...], dict[int, float]], default: dict[int, float] | None = None):
