@@ -282,10 +282,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.invert_yaxis()
         ax.set_xlabel("WER (%)")
         ax.set_title("WER per adapter (blue: n = 2, orange: other commit rules)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return
+        return _save(fig, path)
     streamed = [r for r in rows if not r["method"].startswith(("offline", "LocalAgreement"))]
     sizes = {r["method"].rsplit(" ", 2)[-2] for r in streamed}
     if len(sizes) > 3 and len(streamed) > 12:  # a chunk-size sweep: WER against chunk size, one line per rule
@@ -299,15 +296,9 @@ def plot(rows: list[dict], path: Path) -> None:
         if rows[0]["method"].startswith("offline"):
             ax.axhline(100 * rows[0]["wer"], c="k", lw=0.8, label="offline")
             ax.axhline(130 * rows[0]["wer"], ls="--", c="gray", lw=0.8, label="target: 1.3× offline")
-        ax.set_xscale("log")
-        ax.set_xlabel("chunk (ms)")
-        ax.set_ylabel("WER (%)")
-        ax.set_title("Streaming ASR WER by chunk size (tiny.en, this CPU)")
+        ax.set(xscale="log", xlabel="chunk (ms)", ylabel="WER (%)", title="Streaming ASR WER by chunk size (tiny.en)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return
+        return _save(fig, path)
     fig, ax = plt.subplots(figsize=(10, 5))
     markers = "osD^v<>phX*"
     for i, r in enumerate(rows):
@@ -328,6 +319,12 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("WER (%), target 1.3× offline (dashed)")
     ax.set_title("Streaming ASR on this CPU (tiny.en, same weights)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
