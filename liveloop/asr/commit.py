@@ -117,6 +117,11 @@ class CommitConfig:
             edge_frames=(0 if streaming_tuned else DEFAULT_EDGE_FRAMES) if edge is None else edge,
         )
 
+    @property
+    def edge(self) -> int:
+        """The edge rule's frames: `edge_frames`, or the base model's default while it is unresolved (None)."""
+        return DEFAULT_EDGE_FRAMES if self.edge_frames is None else self.edge_frames
+
     def __post_init__(self) -> None:
         if self.n_recheck < 0:
             raise ValueError(f"n_recheck must be >= 0, got {self.n_recheck}")
@@ -263,8 +268,7 @@ class CommitPolicy:
         """Does the beam run in streaming steps too? Only without the stop rules that read each token's
         attention or probability (the beam has neither per hypothesis)."""
         cfg = self.config
-        edge = DEFAULT_EDGE_FRAMES if cfg.edge_frames is None else cfg.edge_frames
-        return not (edge or cfg.max_back_frames or cfg.min_prob)
+        return not (cfg.edge or cfg.max_back_frames or cfg.min_prob)
 
     def _greedy_tail(
         self, src: LogitSource, final: bool, nxt: np.ndarray, nxt_frame: int, last_frame: int, budget: int
@@ -366,8 +370,7 @@ class CommitPolicy:
     ) -> str:
         """The stop rules: "edge" (wait for audio), "loop" (going back in time or repeating), "unsure", or ""."""
         cfg = self.config
-        edge = DEFAULT_EDGE_FRAMES if cfg.edge_frames is None else cfg.edge_frames
-        if not final and edge and frame >= src.n_frames - edge:
+        if not final and cfg.edge and frame >= src.n_frames - cfg.edge:
             return "edge"  # the next token would come from the last frames: wait for more audio
         if not final and cfg.max_back_frames and last_frame >= 0 and frame < last_frame - cfg.max_back_frames:
             return "loop"  # attention jumped back: the start of a repetition loop
