@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--chunks", default=None, help="chunk sizes in ms, sampled per step (default 100,200,300,1000)")
     t.add_argument("--cuts", type=int, default=None, help="cut points per clip per step (plus the whole clip)")
     t.add_argument("--rank", type=int, default=None)
+    t.add_argument(
+        "--lora-parts", default=None, help="attention layers to adapt: encoder,self,cross (default: all three)"
+    )
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
@@ -191,6 +194,7 @@ def _train(args: argparse.Namespace) -> int:
             chunks_ms=tuple(int(c) for c in args.chunks.split(",")) if args.chunks else None,
             cuts=args.cuts,
             rank=args.rank,
+            lora_parts=tuple(p.strip() for p in args.lora_parts.split(",")) if args.lora_parts else None,
             lr=args.lr,
             seed=args.seed,
             threads=args.threads,

@@ -22,6 +22,9 @@ from torch import Tensor, nn
 FORMAT = "liveloop-asr-lora-1"
 BUNDLED = Path(__file__).parent / "adapters" / "tiny.en-causal.pt"
 PROJ = ("query", "key", "value", "out")
+# which attention layers an adapter touches: the encoder's self-attention, the decoder's self-attention and
+# the decoder's cross-attention (CarelessWhisper's choice is all three)
+LORA_PARTS = ("encoder", "self", "cross")
 
 
 class LoRALinear(nn.Module):
@@ -46,13 +49,18 @@ class LoRALinear(nn.Module):
         return (self.B @ self.A) * self.scale  # (out, in)
 
 
-def target_names(model: nn.Module) -> list[str]:
-    """Module names of every projection the adapter touches."""
+def target_names(model: nn.Module, parts: tuple[str, ...] = LORA_PARTS) -> list[str]:
+    """Module names of every projection an adapter on `parts` (of `LORA_PARTS`) touches."""
+    unknown = sorted(set(parts) - set(LORA_PARTS))
+    if unknown or not parts:
+        raise ValueError(f"LoRA parts must be a non-empty subset of {LORA_PARTS}, got {parts}")
     names = []
-    for i in range(len(model.encoder.blocks)):
-        names += [f"encoder.blocks.{i}.attn.{p}" for p in PROJ]
+    if "encoder" in parts:
+        for i in range(len(model.encoder.blocks)):
+            names += [f"encoder.blocks.{i}.attn.{p}" for p in PROJ]
+    dec = [a for part, a in (("self", "attn"), ("cross", "cross_attn")) if part in parts]
     for i in range(len(model.decoder.blocks)):
-        names += [f"decoder.blocks.{i}.{a}.{p}" for a in ("attn", "cross_attn") for p in PROJ]
+        names += [f"decoder.blocks.{i}.{a}.{p}" for a in dec for p in PROJ]
     return names
 
 
@@ -61,12 +69,15 @@ def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
     return model.get_submodule(path), leaf
 
 
-def add_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0) -> list[nn.Parameter]:
-    """Freeze `model` and wrap its target projections in LoRALinear (in place); returns the trainable params."""
+def add_lora(
+    model: nn.Module, rank: int = 8, alpha: float = 16.0, parts: tuple[str, ...] = LORA_PARTS
+) -> list[nn.Parameter]:
+    """Freeze `model` and wrap the projections of `parts` in LoRALinear (in place); returns the trainable params."""
+    names = target_names(model, parts)
     for p in model.parameters():
         p.requires_grad_(False)
     params: list[nn.Parameter] = []
-    for name in target_names(model):
+    for name in names:
         parent, leaf = _parent(model, name)
         lin = getattr(parent, leaf)
         if isinstance(lin, LoRALinear):

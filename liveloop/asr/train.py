@@ -77,6 +77,7 @@ from torch import Tensor, nn
 from liveloop.asr.data import TRAINING_SPEECH_ASSETS
 from liveloop.asr.encoder import FRAMES_PER_S, _heads, _merge, encode_parallel
 from liveloop.asr.features import SAMPLE_RATE, LogMelConfig, StreamingLogMel
+from liveloop.asr.lora import LORA_PARTS
 from liveloop.asr.train_data import (
     Example,
     build_dataset,
@@ -97,6 +98,8 @@ class TrainConfig:
     cuts: int = 6  # cut points per clip per step (plus the whole clip)
     rank: int = 8
     alpha: float = 16.0
+    # the attention layers the adapter touches (`lora.LORA_PARTS`: "encoder", "self", "cross"; all by default)
+    lora_parts: tuple[str, ...] = LORA_PARTS
     lr: float = 1e-3
     seed: int = 0
     threads: int = 1
@@ -186,6 +189,9 @@ class TrainConfig:
             raise ValueError("pack (train on a pack) and save_pack (make one) exclude each other")
         if self.espeak_clips and self.text != "mixed":
             raise ValueError("espeak_clips needs text='mixed'")
+        parts = self.lora_parts
+        if not parts or len(set(parts)) < len(parts) or not set(parts) <= set(LORA_PARTS):
+            raise ValueError(f"lora_parts must be distinct parts of {LORA_PARTS}, got {self.lora_parts}")
         if not self.chunks_ms or any(c < 20 or c % 20 for c in self.chunks_ms):
             raise ValueError(f"chunks_ms must be multiples of 20 ms, got {self.chunks_ms}")
 
@@ -386,7 +392,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     import copy
 
     model = copy.deepcopy(base)
-    params = add_lora(model, cfg.rank, cfg.alpha)
+    params = add_lora(model, cfg.rank, cfg.alpha, cfg.lora_parts)
     if cfg.init:
         load_lora_state(model, Path(cfg.init))
         log(f"continuing from {cfg.init}")
