@@ -52,6 +52,30 @@ def test_untrained_adapter_is_the_base_model(model, lora_model):
     assert all(not p.requires_grad for n, p in m.named_parameters() if ".A" not in n and ".B" not in n)
 
 
+def test_an_adapter_can_leave_out_parts_and_merges_only_those(model, tmp_path):
+    m = copy.deepcopy(model)
+    params = add_lora(m, rank=2, alpha=2.0, parts=("encoder", "cross"))
+    wrapped = {n for n, mod in m.named_modules() if isinstance(mod, LoRALinear)}
+    assert wrapped == set(target_names(model, ("encoder", "cross"))) and len(params) == 2 * len(wrapped)
+    assert not any(".attn." in n and n.startswith("decoder.") for n in wrapped)  # decoder self-attention is left alone
+    assert isinstance(m.decoder.blocks[0].cross_attn.query, LoRALinear)
+    assert not isinstance(m.decoder.blocks[0].attn.query, LoRALinear)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, LoRALinear):
+                mod.B.normal_(0, 0.01)
+    path = tmp_path / "parts.pt"
+    save_adapter(m, path, rank=2, alpha=2.0, chunk_ms=300, meta={"lora_parts": ["encoder", "cross"]})
+    tuned = merged(model, path)
+    torch.testing.assert_close(tuned.decoder.blocks[0].attn.query.weight, model.decoder.blocks[0].attn.query.weight)
+    assert not torch.equal(
+        tuned.decoder.blocks[0].cross_attn.query.weight, model.decoder.blocks[0].cross_attn.query.weight
+    )
+    for bad in ((), ("encoder", "ffn")):
+        with pytest.raises(ValueError, match="LoRA parts must be a non-empty subset"):
+            target_names(model, bad)
+
+
 def test_save_merge_roundtrip(model, tmp_path):
     m = copy.deepcopy(model)
     add_lora(m, rank=2, alpha=2.0)
@@ -235,6 +259,9 @@ def test_train_config_validation():
         TrainConfig(steps=0)
     with pytest.raises(ValueError, match="distill must be >= 0"):
         TrainConfig(distill=-1.0)
+    for parts in ((), ("encoder", "encoder"), ("encoder", "mlp")):
+        with pytest.raises(ValueError, match="lora_parts must be distinct parts"):
+            TrainConfig(lora_parts=parts)
 
 
 def test_training_text_never_holds_evaluation_text():
