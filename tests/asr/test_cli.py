@@ -86,6 +86,12 @@ def test_asr_train_names_an_unknown_speech_asset(capsys):
     assert "no_such_asset" in err and "train_speech_tortoise" in err
 
 
+def test_asr_train_names_a_bad_lora_part(capsys):
+    assert main(["asr", "train", "--lora-parts", "encoder,mlp", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "lora_parts" in err and "mlp" in err
+
+
 def test_real_assets_flag_replaces_or_adds_to_the_recipe():
     from liveloop.asr.cli import _real_assets
     from liveloop.asr.train import recipe_config

@@ -44,13 +44,16 @@ def test_seeds_train_in_child_processes_and_are_averaged(model, arctic_clip, tmp
     save_pack(pack, [clip], [clip], recipe_config())
     pattern = str(tmp_path / "runs" / "s{seed}.pt")
     avg = tmp_path / "mean.pt"
-    train = ["asr", "train", "--pack", str(pack), "--steps", "2", "--chunks", "300"]
+    train = ["asr", "train", "--pack", str(pack), "--steps", "2", "--chunks", "300", "--lora-parts", "encoder,cross"]
     runner = ["--seeds", "1-2", "--jobs", "2", "--out", pattern, "--average", str(avg), "--average-rank", "4"]
     rc = main([*train, *runner])
     assert rc == 0, capsys.readouterr()
     for s in (1, 2):
-        meta = torch.load(tmp_path / "runs" / f"s{s}.pt", map_location="cpu", weights_only=False)["meta"]
+        blob = torch.load(tmp_path / "runs" / f"s{s}.pt", map_location="cpu", weights_only=False)
+        meta = blob["meta"]
         assert meta["seed"] == s and meta["steps"] == 2 and meta["pack"] == str(pack)
+        assert tuple(meta["lora_parts"]) == ("encoder", "cross")  # every seed got the training flags
+        assert not any(n.startswith("decoder.") and ".attn." in n for n in blob["state"])
         assert "saved adapter" in (tmp_path / "runs" / f"s{s}.pt.log").read_text()
     meta = torch.load(avg, map_location="cpu", weights_only=False)["meta"]
     assert [p["seed"] for p in meta["averaged"]] == [1, 2] and meta["svd_rank"] == 4
