@@ -274,15 +274,8 @@ def plot(rows: list[dict], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    if sum("[" in r["method"] for r in rows) > 8:  # many adapters (a seed study): bars read better than a scatter
-        fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.2))
-        colours = ["tab:orange" if "n=" in r["method"] else "tab:blue" for r in rows]  # commit-rule rows
-        ax.barh(range(len(rows)), [100 * r["wer"] for r in rows], color=colours)
-        ax.set_yticks(range(len(rows)), [r["method"] for r in rows], fontsize=7)
-        ax.invert_yaxis()
-        ax.set_xlabel("WER (%)")
-        ax.set_title("WER per adapter (blue: n = 2, orange: other commit rules)")
-        return _save(fig, path)
+    if sum("[" in r["method"] for r in rows) > 8:  # many adapters (a seed study): grouped bars, not a scatter
+        return _save(_adapter_bars(plt, rows), path)
     streamed = [r for r in rows if not r["method"].startswith(("offline", "LocalAgreement"))]
     sizes = {r["method"].rsplit(" ", 2)[-2] for r in streamed}
     if len(sizes) > 3 and len(streamed) > 12:  # a chunk-size sweep: WER against chunk size, one line per rule
@@ -320,6 +313,30 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_title("Streaming ASR on this CPU (tiny.en, same weights)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
+
+
+def _adapter_bars(plt, rows: list[dict]):
+    """One group of bars per adapter ("… [name] …" rows), one bar per setting (chunk size, commit rule)."""
+    tagged = [r for r in rows if "[" in r["method"]]
+    adapters: dict[str, dict[str, float]] = {}
+    for r in tagged:
+        name = r["method"][r["method"].index("[") + 1 : r["method"].index("]")]
+        setting = r["method"].replace(f" [{name}]", "").replace("liveloop ", "")
+        adapters.setdefault(name, {})[setting] = 100 * r["wer"]
+    settings = list(dict.fromkeys(s for per in adapters.values() for s in per))
+    width = 0.8 / len(settings)
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.25 * len(tagged) + 2), 4.8))
+    for j, setting in enumerate(settings):
+        xs = [i + (j - (len(settings) - 1) / 2) * width for i in range(len(adapters))]
+        ax.bar(xs, [per.get(setting, float("nan")) for per in adapters.values()], width, label=setting)
+    offline = [r for r in rows if r["method"].startswith("offline")]
+    if offline:
+        ax.axhline(100 * offline[0]["wer"], c="k", lw=0.8, label="offline")
+        ax.axhline(130 * offline[0]["wer"], ls="--", c="gray", lw=0.8, label="target: 1.3× offline")
+    ax.set_xticks(range(len(adapters)), list(adapters), rotation=45 if len(adapters) > 12 else 0, fontsize=8)
+    ax.set(ylabel="WER (%)", title="WER per adapter and setting (dev set, tiny.en)")
+    ax.legend(fontsize=7, ncols=2)
+    return fig
 
 
 def _save(fig, path: Path) -> None:
