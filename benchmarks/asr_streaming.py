@@ -127,59 +127,26 @@ def run_offline(model, clips: list[Clip]) -> tuple[MethodResult, dict[str, list[
 
 def run_local_agreement(model, clips, offline_words, enc_timer: EncoderTimer, step_s: float = 1.0) -> MethodResult:
     """whisper_streaming's LocalAgreement-2 with 1 s steps, on the same virtual clock."""
-    import whisper
+    from liveloop.asr.simulate import LocalAgreement
 
     res = MethodResult("LocalAgreement-2 (1 s)")
-    norm = normalizer()
     for c in clips:
         enc0 = enc_timer.total
         dur = c.audio.size / SAMPLE_RATE
-        buf_start = 0.0
-        committed: list[tuple[str, float, float]] = []
-        prev: list[tuple[str, float, float]] = []
+        la = LocalAgreement(model)
         emitted: list[tuple[str, float]] = []
         busy = 0.0
         t = step_s
         while True:
             t = min(t, dur)
             t0 = time.thread_time()
-            chunk = c.audio[int(buf_start * SAMPLE_RATE) : int(t * SAMPLE_RATE)]
-            prompt = "".join(w for w, _, _ in committed[-20:]).strip() or None
-            out = whisper.transcribe(
-                model,
-                chunk,
-                language="en",
-                temperature=0.0,
-                fp16=False,
-                word_timestamps=True,
-                initial_prompt=prompt,
-                condition_on_previous_text=False,
-                verbose=None,
-            )
-            torch.set_num_threads(1)  # whisper's word timing can leave torch on more threads
-            hyp = [
-                (w["word"], buf_start + w["start"], buf_start + w["end"]) for s in out["segments"] for w in s["words"]
-            ]
-            last_end = committed[-1][2] if committed else 0.0
-            hyp = [w for w in hyp if w[2] > last_end - 0.05]
-            agree = []
-            final = t >= dur
-            for a, b in zip(prev, hyp, strict=False):
-                if norm(a[0]) != norm(b[0]):
-                    break
-                agree.append(b)
-            new = hyp if final else agree
+            new = la.step(c.audio, t, final=t >= dur)
+            torch.set_num_threads(1)
             cost = time.thread_time() - t0
             res.compute_s += cost
             busy = max(busy, t) + cost
-            for w in new:
-                committed.append(w)
-                emitted.append((w[0], busy))
-            prev = hyp[len(new) :] if not final else []
-            if committed and t - buf_start > 10.0:  # trim the buffer at the last committed word
-                buf_start = committed[-1][2]
-                prev = [w for w in prev if w[1] >= buf_start]
-            if final:
+            emitted += [(w, busy) for w, _, _ in new]
+            if t >= dur:
                 break
             t += step_s
         res.hyps[c.name] = "".join(w for w, _ in emitted).strip()

@@ -132,3 +132,64 @@ def transcribe_offline(
     torch.set_num_threads(threads)  # whisper's word timing (numba) can leave torch on more threads
     words = [(w["word"], float(w["start"]), float(w["end"])) for seg in out["segments"] for w in seg.get("words", [])]
     return out["text"].strip(), words
+
+
+class LocalAgreement:
+    """whisper_streaming's LocalAgreement-2 policy (the baseline), without a clock.
+
+    Each `step` re-transcribes the buffer since the last trim (whisper pads it to a 30 s window) with the
+    committed text as prompt, and commits the prefix that this hypothesis and the previous one agree on (the
+    whole hypothesis when `final`). Once the buffer is longer than `trim_s`, it is trimmed at the last
+    committed word. The caller decides when to step: every 1 s of audio on a virtual clock, or as audio
+    arrives in real time."""
+
+    def __init__(self, model: nn.Module, trim_s: float = 10.0) -> None:
+        from whisper.normalizers import EnglishTextNormalizer
+
+        self.model = model
+        self.trim_s = trim_s
+        self.norm = EnglishTextNormalizer()
+        self.buf_start = 0.0
+        self.committed: list[tuple[str, float, float]] = []
+        self.prev: list[tuple[str, float, float]] = []
+
+    def step(self, audio: np.ndarray, t: float, final: bool) -> list[tuple[str, float, float]]:
+        """`audio`: the whole stream so far (16 kHz); `t`: its length in seconds. Returns the newly committed
+        (word, start_s, end_s)."""
+        import torch
+        import whisper
+
+        chunk = audio[int(self.buf_start * SAMPLE_RATE) : int(t * SAMPLE_RATE)]
+        prompt = "".join(w for w, _, _ in self.committed[-20:]).strip() or None
+        threads = torch.get_num_threads()
+        out = whisper.transcribe(
+            self.model,
+            chunk,
+            language="en",
+            temperature=0.0,
+            fp16=False,
+            word_timestamps=True,
+            initial_prompt=prompt,
+            condition_on_previous_text=False,
+            verbose=None,
+        )
+        torch.set_num_threads(threads)  # whisper's word timing (numba) can leave torch on more threads
+        hyp = [
+            (w["word"], self.buf_start + w["start"], self.buf_start + w["end"])
+            for s in out["segments"]
+            for w in s["words"]
+        ]
+        last_end = self.committed[-1][2] if self.committed else 0.0
+        hyp = [w for w in hyp if w[2] > last_end - 0.05]
+        agree = []
+        for a, b in zip(self.prev, hyp, strict=False):
+            if self.norm(a[0]) != self.norm(b[0]):
+                break
+            agree.append(b)
+        new = hyp if final else agree
+        self.committed += new
+        self.prev = hyp[len(new) :] if not final else []
+        if self.committed and t - self.buf_start > self.trim_s:  # trim the buffer at the last committed word
+            self.buf_start = self.committed[-1][2]
+            self.prev = [w for w in self.prev if w[1] >= self.buf_start]
+        return new
