@@ -33,7 +33,6 @@ Tests assert behaviour, not speed; this script is where the number of sessions p
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import random
@@ -49,7 +48,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr_streaming import match_latencies, wer
+from asr_streaming import _save, match_latencies, pyplot, wer, write_results
 
 from liveloop.asr.data import Clip, dev_set
 from liveloop.asr.features import SAMPLE_RATE
@@ -252,12 +251,8 @@ def table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for method in dict.fromkeys(r["method"] for r in rows):
@@ -275,9 +270,7 @@ def plot(rows: list[dict], path: Path) -> None:
     )
     ax.set_xticks(sorted({r["sessions"] for r in rows}))
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _counts(spec: str, default: list[int]) -> list[int]:
@@ -349,17 +342,7 @@ def main() -> int:
         "the worst session's; lag: last word out − last sample in (worst session); ms/s: compute per audio second "
         "(wall time inside the recognizer, so it grows when sessions wait for a core); CPU: process CPU / wall / cores"
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    blob = {
-        "command": " ".join(sys.argv),
-        "machine": {"cpus": os.cpu_count(), "load_before": load0, "load_after": os.getloadavg()},
-        "clips": [c.name for c in clips],
-        "results": rows,
-    }
-    out.write_text(json.dumps(blob, indent=1))
-    plot(rows, out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png').name}")
+    write_results(args.out, rows, plot, machine={"load_before": load0}, clips=[c.name for c in clips])
     return 0
 
 

@@ -232,14 +232,22 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], path: Path) -> None:
-    """WER against emission latency p50 (bars to p95), one point per method."""
+def pyplot():
+    """matplotlib's pyplot on the file-only backend, or None where matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """WER against emission latency p50 (bars to p95), one point per method."""
+    plt = pyplot()
+    if plt is None:
         return
     if sum("[" in r["method"] for r in rows) > 8:  # many adapters (a seed study): grouped bars, not a scatter
         return _save(_adapter_bars(plt, rows), path)
@@ -312,6 +320,21 @@ def _save(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def write_results(path: str, rows: list[dict], plot_fn, *, machine: dict, **extra: object) -> None:
+    """The JSON (the command, the machine, `extra`, the rows) and its plot beside it."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "command": " ".join(sys.argv),
+        "machine": {"cpus": os.cpu_count(), **machine, "load_after": os.getloadavg()},
+        **extra,
+        "results": rows,
+    }
+    out.write_text(json.dumps(blob, indent=1))
+    plot_fn(rows, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png').name}")
 
 
 def main() -> int:
@@ -409,24 +432,15 @@ def main() -> int:
         "enc ms/s: encoder CPU ms per audio second; RTF: CPU time / audio time; early: words emitted before "
         "the offline model's (DTW-estimated) word end"
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    blob = {
-        "command": " ".join(sys.argv),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_before": load0,
-            "load_after": os.getloadavg(),
-            "torch_threads": torch.get_num_threads(),
-        },
-        "clips": [{"name": c.name, "seconds": c.audio.size / SAMPLE_RATE, "reference": c.reference} for c in clips],
-        "offline_words": {k: v for k, v in offline_words.items()},
-        "results": rows,
-        "table": table(rows),
-    }
-    out.write_text(json.dumps(blob, indent=1))
-    plot(rows, out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png').name}")
+    write_results(
+        args.out,
+        rows,
+        plot,
+        machine={"load_before": load0, "torch_threads": torch.get_num_threads()},
+        clips=[{"name": c.name, "seconds": c.audio.size / SAMPLE_RATE, "reference": c.reference} for c in clips],
+        offline_words=dict(offline_words),
+        table=table(rows),
+    )
     return 0
 
 
