@@ -309,8 +309,7 @@ def main() -> int:
         clips = clips[:6]
     counts = _counts(args.sessions, [1, 2] if args.quick else [1, 2, 4, 6, 8])
     base_counts = _counts(args.baseline_sessions, [1] if args.quick else [1, 2])
-    offline = {c.name: transcribe_offline(model, c.audio)[1] for c in clips}
-    torch.set_num_threads(1)
+    offline = {c.name: transcribe_offline(model, c.audio)[1] for c in clips}  # restores torch's threads
     most = max([*counts, *base_counts])
     streams = [make_stream(clips, offline, (i * len(clips)) // most) for i in range(most)]
     load0 = os.getloadavg()

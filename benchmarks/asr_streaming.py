@@ -141,7 +141,6 @@ def run_local_agreement(model, clips, offline_words, enc_timer: EncoderTimer, st
             t = min(t, dur)
             t0 = time.thread_time()
             new = la.step(c.audio, t, final=t >= dur)
-            torch.set_num_threads(1)
             cost = time.thread_time() - t0
             res.compute_s += cost
             busy = max(busy, t) + cost

@@ -49,11 +49,15 @@ class LoRALinear(nn.Module):
         return (self.B @ self.A) * self.scale  # (out, in)
 
 
+def check_parts(parts: tuple[str, ...]) -> None:
+    """`parts` must name distinct members of `LORA_PARTS`, at least one."""
+    if not parts or len(set(parts)) < len(parts) or not set(parts) <= set(LORA_PARTS):
+        raise ValueError(f"LoRA parts (lora_parts) must be distinct members of {LORA_PARTS}, got {parts}")
+
+
 def target_names(model: nn.Module, parts: tuple[str, ...] = LORA_PARTS) -> list[str]:
     """Module names of every projection an adapter on `parts` (of `LORA_PARTS`) touches."""
-    unknown = sorted(set(parts) - set(LORA_PARTS))
-    if unknown or not parts:
-        raise ValueError(f"LoRA parts must be a non-empty subset of {LORA_PARTS}, got {parts}")
+    check_parts(parts)
     names = []
     if "encoder" in parts:
         for i in range(len(model.encoder.blocks)):

@@ -119,15 +119,23 @@ def stream_file(
 
 
 def transcribe_offline(
-    model: nn.Module, audio: np.ndarray, word_timestamps: bool = True
+    model: nn.Module, audio: np.ndarray, word_timestamps: bool = True, **options: object
 ) -> tuple[str, list[tuple[str, float, float]]]:
-    """whisper.transcribe, greedy (temperature 0, no fallback), English, word timestamps: (text, words)."""
+    """whisper.transcribe, greedy (temperature 0, no fallback), English, word timestamps: (text, words).
+    `options` go to whisper.transcribe (e.g. initial_prompt)."""
     import torch
     import whisper
 
     threads = torch.get_num_threads()
     out = whisper.transcribe(
-        model, audio, language="en", temperature=0.0, fp16=False, word_timestamps=word_timestamps, verbose=None
+        model,
+        audio,
+        language="en",
+        temperature=0.0,
+        fp16=False,
+        word_timestamps=word_timestamps,
+        verbose=None,
+        **options,  # type: ignore[arg-type]
     )
     torch.set_num_threads(threads)  # whisper's word timing (numba) can leave torch on more threads
     words = [(w["word"], float(w["start"]), float(w["end"])) for seg in out["segments"] for w in seg.get("words", [])]
@@ -156,29 +164,10 @@ class LocalAgreement:
     def step(self, audio: np.ndarray, t: float, final: bool) -> list[tuple[str, float, float]]:
         """`audio`: the whole stream so far (16 kHz); `t`: its length in seconds. Returns the newly committed
         (word, start_s, end_s)."""
-        import torch
-        import whisper
-
         chunk = audio[int(self.buf_start * SAMPLE_RATE) : int(t * SAMPLE_RATE)]
         prompt = "".join(w for w, _, _ in self.committed[-20:]).strip() or None
-        threads = torch.get_num_threads()
-        out = whisper.transcribe(
-            self.model,
-            chunk,
-            language="en",
-            temperature=0.0,
-            fp16=False,
-            word_timestamps=True,
-            initial_prompt=prompt,
-            condition_on_previous_text=False,
-            verbose=None,
-        )
-        torch.set_num_threads(threads)  # whisper's word timing (numba) can leave torch on more threads
-        hyp = [
-            (w["word"], self.buf_start + w["start"], self.buf_start + w["end"])
-            for s in out["segments"]
-            for w in s["words"]
-        ]
+        _, words = transcribe_offline(self.model, chunk, initial_prompt=prompt, condition_on_previous_text=False)
+        hyp = [(w, self.buf_start + start, self.buf_start + end) for w, start, end in words]
         last_end = self.committed[-1][2] if self.committed else 0.0
         hyp = [w for w in hyp if w[2] > last_end - 0.05]
         agree = []

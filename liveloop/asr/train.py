@@ -77,7 +77,7 @@ from torch import Tensor, nn
 from liveloop.asr.data import TRAINING_SPEECH_ASSETS
 from liveloop.asr.encoder import FRAMES_PER_S, _heads, _merge, encode_parallel
 from liveloop.asr.features import SAMPLE_RATE, LogMelConfig, StreamingLogMel
-from liveloop.asr.lora import LORA_PARTS
+from liveloop.asr.lora import LORA_PARTS, check_parts
 from liveloop.asr.train_data import (
     Example,
     build_dataset,
@@ -189,9 +189,7 @@ class TrainConfig:
             raise ValueError("pack (train on a pack) and save_pack (make one) exclude each other")
         if self.espeak_clips and self.text != "mixed":
             raise ValueError("espeak_clips needs text='mixed'")
-        parts = self.lora_parts
-        if not parts or len(set(parts)) < len(parts) or not set(parts) <= set(LORA_PARTS):
-            raise ValueError(f"lora_parts must be distinct parts of {LORA_PARTS}, got {self.lora_parts}")
+        check_parts(self.lora_parts)
         if not self.chunks_ms or any(c < 20 or c % 20 for c in self.chunks_ms):
             raise ValueError(f"chunks_ms must be multiples of 20 ms, got {self.chunks_ms}")
 

@@ -72,7 +72,7 @@ def test_an_adapter_can_leave_out_parts_and_merges_only_those(model, tmp_path):
         tuned.decoder.blocks[0].cross_attn.query.weight, model.decoder.blocks[0].cross_attn.query.weight
     )
     for bad in ((), ("encoder", "ffn")):
-        with pytest.raises(ValueError, match="LoRA parts must be a non-empty subset"):
+        with pytest.raises(ValueError, match=r"LoRA parts .* must be distinct members"):
             target_names(model, bad)
 
 
@@ -260,7 +260,7 @@ def test_train_config_validation():
     with pytest.raises(ValueError, match="distill must be >= 0"):
         TrainConfig(distill=-1.0)
     for parts in ((), ("encoder", "encoder"), ("encoder", "mlp")):
-        with pytest.raises(ValueError, match="lora_parts must be distinct parts"):
+        with pytest.raises(ValueError, match=r"lora_parts.* must be distinct members"):
             TrainConfig(lora_parts=parts)
 
 
