@@ -27,6 +27,12 @@ revised per committed word; encoder CPU ms per audio second; RTF (CPU time /
 audio time). Streaming runs on a virtual clock charged with each step's CPU
 time (see liveloop/asr/simulate.py), so numbers are per unloaded core; check
 `uptime` anyway: a loaded machine slows CPU work too.
+
+How far the dev set can be trusted (`liveloop.asr.evaluate`): each row's WER
+and its ratio to offline's get 95 % intervals from a paired bootstrap over the
+clips, and P≤1.3× is the share of resampled dev sets on which the row's WER is
+within the issue's 1.3× of offline's. `--rescore JSON` recomputes those
+columns for an earlier results file from the hypotheses it stored.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from liveloop.asr.data import Clip, dev_set
+from liveloop.asr.evaluate import BootstrapConfig, clip_errors, corpus_wer, normalise, paired_bootstrap, score_clip
 from liveloop.asr.features import SAMPLE_RATE
 
 
@@ -61,29 +68,29 @@ class MethodResult:
     audio_s: float = 0.0
 
 
-def normalizer():
-    from whisper.normalizers import EnglishTextNormalizer
-
-    return EnglishTextNormalizer()
-
-
 def wer(refs: list[str], hyps: list[str]) -> float:
-    import jiwer
+    """Corpus WER (errors over reference words) of the pairs whose reference has words after normalising."""
+    scores = [score_clip(r, h) for r, h in zip(refs, hyps, strict=True) if normalise(r).strip()]
+    return corpus_wer(scores) if scores else float("nan")
 
-    norm = normalizer()
-    r = [norm(x) for x in refs]
-    h = [norm(x) for x in hyps]
-    pairs = [(a, b) for a, b in zip(r, h, strict=True) if a.strip()]
-    if not pairs:
-        return float("nan")
-    return float(jiwer.wer([a for a, _ in pairs], [b if b.strip() else "<empty>" for _, b in pairs]))
+
+def versus_offline(clips: list[Clip], hyps: dict[str, str], offline_hyps: dict[str, str]) -> dict:
+    """How sure the dev set is of a row's WER and of its ratio to offline: a paired bootstrap over clips."""
+    refs = {c.name: c.reference for c in clips}
+    cmp = paired_bootstrap(clip_errors(refs, offline_hyps), clip_errors(refs, hyps), BootstrapConfig())
+    return {
+        "wer_ci95": list(cmp.wer_ci95),
+        "wer_ratio_to_offline": cmp.ratio if np.isfinite(cmp.ratio) else None,
+        "wer_ratio_ci95": [x if np.isfinite(x) else None for x in cmp.ratio_ci95],  # None: unbounded
+        "p_within_1_3x_offline": cmp.p_within_target,
+        "errors_vs_offline": cmp.extra_errors,
+    }
 
 
 def match_latencies(emitted: list[tuple[str, float]], offline: list[tuple[str, float, float]]) -> list[float]:
     """emit − offline word end (ms) for the committed words that match an offline word."""
-    norm = normalizer()
-    a = [norm(w) for w, _ in emitted]
-    b = [norm(w) for w, _, _ in offline]
+    a = [normalise(w) for w, _ in emitted]
+    b = [normalise(w) for w, _, _ in offline]
     out = []
     for blk in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks():
         for k in range(blk.size):
@@ -205,6 +212,7 @@ def summarise(r: MethodResult, clips: list[Clip], offline_hyps: dict[str, str]) 
         "tokens_revised_per_word": r.revised / max(1, r.words),
         "encoder_ms_per_audio_s": 1000 * r.encoder_s / r.audio_s if r.audio_s else float("nan"),
         "rtf": r.compute_s / r.audio_s if r.audio_s else float("nan"),
+        **versus_offline(refd, r.hyps, offline_hyps),
         "hyps": r.hyps,
     }
 
@@ -213,12 +221,15 @@ def table(rows: list[dict]) -> str:
     w = max([36, *(len(r["method"]) + 1 for r in rows)])
     head = (
         f"{'method':<{w}}{'WER':>7}{'human':>7}{'TTS':>7}{'WER*':>7}{'lat p50':>9}{'lat p95':>9}{'rev/w':>7}"
-        f"{'enc ms/s':>10}{'RTF':>7}{'early':>7}"
+        f"{'enc ms/s':>10}{'RTF':>7}{'early':>7}{'×off':>6}{'P≤1.3×':>8}"
     )
     lines = [head, "-" * len(head)]
 
-    def pct(x: float | None) -> str:
-        return "" if x is None else f"{100 * x:.1f}%"
+    def pct(x: float | None, digits: int = 1) -> str:
+        return "" if x is None else f"{100 * x:.{digits}f}%"
+
+    def ratio(x: float | None) -> str:
+        return "" if x is None else f"{x:.2f}"
 
     for r in rows:
         w2 = r["wer_vs_offline_unreferenced"]
@@ -227,8 +238,41 @@ def table(rows: list[dict]) -> str:
             f"{pct(w2):>7}"
             f"{r['latency_ms_p50']:>9.0f}{r['latency_ms_p95']:>9.0f}{r['tokens_revised_per_word']:>7.2f}"
             f"{r['encoder_ms_per_audio_s']:>10.1f}{r['rtf']:>7.3f}{pct(r.get('emitted_before_offline_end')):>7}"
+            f"{ratio(r.get('wer_ratio_to_offline')):>6}{pct(r.get('p_within_1_3x_offline'), 0):>8}"
         )
     return "\n".join(lines)
+
+
+LEGEND = (
+    "WER: clips with a reference text (human: people's speech, TTS: held-out Piper sentences); "
+    "WER*: pyannote sample vs the offline transcript; latency ms; "
+    "enc ms/s: encoder CPU ms per audio second; RTF: CPU time / audio time; early: words emitted before "
+    "the offline model's (DTW-estimated) word end; ×off: WER / offline WER; P≤1.3×: share of 10,000 paired "
+    "bootstrap resamples of the clips on which WER ≤ 1.3× offline's (95 % intervals in the JSON)"
+)
+
+
+def rescore(path: str) -> int:
+    """Recompute the WER and bootstrap columns of a results file from the hypotheses it stored (no model runs)."""
+    out = Path(path)
+    blob = json.loads(out.read_text())
+    clips = [Clip(c["name"], np.zeros(0, np.float32), c["reference"]) for c in blob["clips"] if c.get("reference")]
+    rows = blob["results"]
+    offline = next((r for r in rows if r["method"].startswith("offline")), None)
+    if offline is None:
+        print(f"{path}: no offline row to compare with", file=sys.stderr)
+        return 2
+    for r in rows:
+        r["wer"] = wer([c.reference for c in clips], [r["hyps"][c.name] for c in clips])
+        r.update(versus_offline(clips, r["hyps"], offline["hyps"]))
+    blob["table"] = table(rows)
+    blob["rescored_by"] = " ".join(sys.argv)
+    out.write_text(json.dumps(blob, indent=1))
+    plot(rows, out.with_suffix(".png"))
+    print(blob["table"])
+    print(LEGEND)
+    print(f"rescored {out} and {out.with_suffix('.png').name}")
+    return 0
 
 
 def pyplot():
@@ -363,7 +407,15 @@ def main() -> int:
         help="seconds of unchanged text that close a segment, for the tuned rows (default: the recognizer's, "
         "0.9 s, or 0.6 s under the eot rule)",
     )
+    ap.add_argument(
+        "--rescore",
+        metavar="JSON",
+        help="recompute the WER and bootstrap columns of an earlier results file from its stored hypotheses, "
+        "running no model",
+    )
     args = ap.parse_args()
+    if args.rescore:
+        return rescore(args.rescore)
     torch.set_num_threads(1)
 
     from liveloop.asr.lora import BUNDLED, load_adapter_for
@@ -425,12 +477,7 @@ def main() -> int:
     rows[0]["latency_note"] = "offline: emitted when the clip ends"
     print()
     print(table(rows))
-    print(
-        "WER: clips with a reference text (human: people's speech, TTS: held-out Piper sentences); "
-        "WER*: pyannote sample vs the offline transcript; latency ms; "
-        "enc ms/s: encoder CPU ms per audio second; RTF: CPU time / audio time; early: words emitted before "
-        "the offline model's (DTW-estimated) word end"
-    )
+    print(LEGEND)
     write_results(
         args.out,
         rows,
