@@ -48,9 +48,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr_streaming import _save, match_latencies, pyplot, wer, write_results
+from asr_streaming import _save, pyplot, wer, write_results
 
 from liveloop.asr.data import Clip, dev_set
+from liveloop.asr.evaluate import match_latencies
 from liveloop.asr.features import SAMPLE_RATE
 
 GAP_S = 1.0  # between utterances: longer than the VAD's hangover (0.48 s), as between turns

@@ -38,7 +38,6 @@ columns for an earlier results file from the hypotheses it stored.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import sys
@@ -52,7 +51,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from liveloop.asr.data import Clip, dev_set
-from liveloop.asr.evaluate import BootstrapConfig, clip_errors, corpus_wer, normalise, paired_bootstrap, score_clip
+from liveloop.asr.evaluate import (
+    BootstrapConfig,
+    clip_errors,
+    corpus_wer,
+    match_latencies,
+    normalise,
+    paired_bootstrap,
+    score_clip,
+)
 from liveloop.asr.features import SAMPLE_RATE
 
 
@@ -85,17 +92,6 @@ def versus_offline(clips: list[Clip], hyps: dict[str, str], offline_hyps: dict[s
         "p_within_1_3x_offline": cmp.p_within_target,
         "errors_vs_offline": cmp.extra_errors,
     }
-
-
-def match_latencies(emitted: list[tuple[str, float]], offline: list[tuple[str, float, float]]) -> list[float]:
-    """emit − offline word end (ms) for the committed words that match an offline word."""
-    a = [normalise(w) for w, _ in emitted]
-    b = [normalise(w) for w, _, _ in offline]
-    out = []
-    for blk in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks():
-        for k in range(blk.size):
-            out.append(1000 * (emitted[blk.a + k][1] - offline[blk.b + k][2]))
-    return out
 
 
 class EncoderTimer:

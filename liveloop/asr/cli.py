@@ -1,4 +1,4 @@
-"""`liveloop transcribe FILE [--stream] [--chunk-ms N] [--json] [--fast]` and `liveloop asr train`.
+"""`liveloop transcribe FILE [--stream] [--chunk-ms N] [--json] [--fast]`, `liveloop asr train|average|eval`.
 
 Without --stream: whisper's offline greedy transcription (same weights).
 With --stream: causal streaming; audio is fed at real-time pace, or with --fast
@@ -113,6 +113,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     avg.add_argument("adapters", nargs="+", help="adapter files (liveloop asr train --out)")
     avg.add_argument("--rank", type=int, default=None, help="keep this many directions per layer (default: all)")
     avg.set_defaults(func=_average)
+    ev = asr_sub.add_parser(
+        "eval",
+        help="WER of the streaming recognizer on your own recordings, against offline whisper",
+        description="Each audio file needs its reference text beside it (same name, .txt). Offline whisper "
+        "(greedy, the base weights) and the streaming recognizer (virtual clock) transcribe every file; the "
+        "report gives both WERs with 95 %% intervals, the ratio and how often it held --target on resampled "
+        "sets of the recordings (a paired bootstrap: a few hundred words cannot settle a ratio near the "
+        "target), and the emission latency after the offline model's word ends.",
+    )
+    ev.add_argument("paths", nargs="+", help="audio files or folders of them (searched recursively)")
+    ev.add_argument("--chunk-ms", type=int, default=300, help="streaming chunk (multiple of 20 ms; default 300)")
+    ev.add_argument("--commit", default="2", help="commit rule (as for transcribe --stream; default 2)")
+    ev.add_argument("--model", default="tiny.en", help="model size: tiny.en (default) or base")
+    ev.add_argument("--adapter", default="auto", help="LoRA adapter file, 'auto' (bundled if present) or 'none'")
+    ev.add_argument("--target", type=float, default=1.3, help="WER ratio to offline to test (default 1.3)")
+    ev.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    ev.add_argument("--json", action="store_true", help="one JSON object with every number")
+    ev.set_defaults(func=_eval)
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
 
 
@@ -262,6 +280,63 @@ def _average(args: argparse.Namespace) -> int:
         print(f"liveloop asr average: {exc}", file=sys.stderr)
         return 2
     print(f"{args.out}: the mean of {len(args.adapters)} adapters, rank {blob['rank']}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from liveloop.asr.audio import AudioFormatError
+    from liveloop.asr.commit import CommitConfig
+    from liveloop.asr.evaluate import BootstrapConfig, evaluate_recordings, find_recordings
+    from liveloop.asr.lora import load_adapter_for
+    from liveloop.asr.recognizer import StreamConfig
+    from liveloop.asr.weights import WeightsError, load_whisper
+
+    torch.set_num_threads(1)
+    try:
+        recordings = find_recordings(args.paths)
+        bootstrap = BootstrapConfig(resamples=args.resamples, target_ratio=args.target)
+        config = StreamConfig(chunk_ms=args.chunk_ms, commit=CommitConfig.from_spec(args.commit))
+        base = load_whisper(args.model, progress=not args.json)
+        tuned = load_adapter_for(base, args.adapter, chunk_ms=args.chunk_ms)
+    except (OSError, ValueError, WeightsError) as exc:
+        print(f"liveloop asr eval: {exc}", file=sys.stderr)
+        return 2
+
+    def show(r) -> None:
+        if not args.json:
+            print(f"{r.name:<28}{r.offline.words:>6}{r.offline.errors:>9}{r.streaming.errors:>11}", flush=True)
+
+    if not args.json:
+        print(f"{'recording':<28}{'words':>6}{'offline':>9}{'streaming':>11}   (word errors)")
+    try:
+        report = evaluate_recordings(base, tuned, recordings, config, bootstrap, on_done=show)
+    except AudioFormatError as exc:
+        print(f"liveloop asr eval: {exc}", file=sys.stderr)
+        return 2
+    d = report.as_dict()
+    if args.json:
+        print(json.dumps(d))
+        return 0
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f} %"
+
+    def rng(lo: float | None, hi: float | None, f=pct) -> str:
+        return f"[{f(lo) if lo is not None else '?'}, {f(hi) if hi is not None else 'unbounded'}]"
+
+    ratio = d["wer_ratio_to_offline"]
+    print(
+        f"\n{d['words']} words, {d['audio_s']:.0f} s of audio\n"
+        f"offline    WER {pct(d['offline_wer'])} {rng(*d['offline_wer_ci95'])}\n"
+        f"streaming  WER {pct(d['wer'])} {rng(*d['wer_ci95'])} at {args.chunk_ms} ms, commit {args.commit}\n"
+        f"ratio      {'unbounded' if ratio is None else f'{ratio:.2f}x'} "
+        f"{rng(*d['wer_ratio_ci95'], f=lambda x: f'{x:.2f}x')}; within {args.target}x offline on "
+        f"{pct(d['p_within_target'])} of {args.resamples} resampled sets of these recordings\n"
+        f"latency    p50 {d['latency_ms_p50']} ms, p95 {d['latency_ms_p95']} ms after the offline word end; "
+        f"RTF {d['rtf']}"
+    )
     return 0
 
 

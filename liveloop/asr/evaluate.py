@@ -15,11 +15,17 @@ WER's 95 % interval, the ratio's, and how often the ratio held the target.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from liveloop.asr.recognizer import StreamConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,4 +145,166 @@ def paired_bootstrap(
         ratio_ci95=_interval(ratio),
         p_within_target=float(within.mean()),
         extra_errors=total_b - total_a,
+    )
+
+
+def match_latencies(emitted: Sequence[tuple[str, float]], offline: Sequence[tuple[str, float, float]]) -> list[float]:
+    """emit − the offline model's word end (ms), for the committed words that match an offline word
+    (`emitted`: (word, emit_s); `offline`: (word, start_s, end_s))."""
+    import difflib
+
+    a = [normalise(w) for w, _ in emitted]
+    b = [normalise(w) for w, _, _ in offline]
+    out = []
+    for blk in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks():
+        for k in range(blk.size):
+            out.append(1000 * (emitted[blk.a + k][1] - offline[blk.b + k][2]))
+    return out
+
+
+# -- a user's own recordings -----------------------------------------------------------------------------
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    name: str
+    audio_path: str
+    reference: str
+
+
+def find_recordings(paths: Sequence[str]) -> list[Recording]:
+    """Audio files (or folders of them, searched recursively), each with its reference text in a sibling
+    ``<stem>.txt``. A missing reference, an empty one or a path with no audio is an error naming it."""
+    from pathlib import Path
+
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                raise ValueError(f"{p}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    out = []
+    for f in files:
+        ref_path = f.with_suffix(".txt")
+        if not ref_path.exists():
+            raise ValueError(f"{f}: no reference text (expected {ref_path.name} beside it)")
+        reference = ref_path.read_text(encoding="utf-8").strip()
+        if not normalise(reference).strip():
+            raise ValueError(f"{ref_path}: the reference text is empty")
+        out.append(Recording(f.stem if f.stem not in {r.name for r in out} else str(f), str(f), reference))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingResult:
+    name: str
+    reference: str
+    offline_text: str
+    streaming_text: str
+    offline: ClipScore
+    streaming: ClipScore
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    recordings: tuple[RecordingResult, ...]
+    offline_wer: float
+    offline_wer_ci95: tuple[float, float]
+    streaming: PairedComparison  # streaming vs offline
+    target_ratio: float
+    latency_ms_p50: float  # emit − the offline model's word end
+    latency_ms_p95: float
+    rtf: float  # streaming compute time / audio time (virtual clock)
+    audio_s: float
+
+    def as_dict(self) -> dict:
+        s = self.streaming
+
+        def finite(x: float, digits: int = 4) -> float | None:
+            return round(x, digits) if np.isfinite(x) else None
+
+        return {
+            "recordings": [
+                {
+                    "name": r.name,
+                    "words": r.offline.words,
+                    "offline_errors": r.offline.errors,
+                    "streaming_errors": r.streaming.errors,
+                    "offline_text": r.offline_text,
+                    "streaming_text": r.streaming_text,
+                }
+                for r in self.recordings
+            ],
+            "words": sum(r.offline.words for r in self.recordings),
+            "audio_s": round(self.audio_s, 2),
+            "offline_wer": round(self.offline_wer, 4),
+            "offline_wer_ci95": [round(x, 4) for x in self.offline_wer_ci95],
+            "wer": round(s.wer, 4),
+            "wer_ci95": [round(x, 4) for x in s.wer_ci95],
+            "wer_ratio_to_offline": finite(s.ratio),
+            "wer_ratio_ci95": [finite(x) for x in s.ratio_ci95],
+            "target_ratio": self.target_ratio,
+            "p_within_target": round(s.p_within_target, 4),
+            "latency_ms_p50": finite(self.latency_ms_p50, 1),
+            "latency_ms_p95": finite(self.latency_ms_p95, 1),
+            "rtf": round(self.rtf, 4),
+        }
+
+
+def evaluate_recordings(
+    base: nn.Module,
+    streaming_model: nn.Module,
+    recordings: Sequence[Recording],
+    stream_config: StreamConfig | None = None,
+    bootstrap: BootstrapConfig | None = None,
+    on_done: Callable[[RecordingResult], None] | None = None,
+) -> EvalReport:
+    """Offline whisper with `base` (greedy, the reference system) vs the streaming recognizer running
+    `streaming_model` (e.g. with the adapter merged) on each recording, on the virtual clock."""
+    from liveloop.asr.audio import load_audio
+    from liveloop.asr.simulate import stream_file, transcribe_offline
+
+    bootstrap = bootstrap or BootstrapConfig()
+    results, latencies = [], []
+    compute_s = audio_s = 0.0
+    for rec in recordings:
+        audio = load_audio(rec.audio_path)
+        off_text, off_words = transcribe_offline(base, audio)
+        out = stream_file(streaming_model, audio, stream_config)
+        latencies += match_latencies([(w.word, w.emit_s) for w in out.words], off_words)
+        compute_s += out.compute_s
+        audio_s += out.duration_s
+        res = RecordingResult(
+            rec.name,
+            rec.reference,
+            off_text,
+            out.text,
+            score_clip(rec.reference, off_text),
+            score_clip(rec.reference, out.text),
+        )
+        results.append(res)
+        if on_done is not None:
+            on_done(res)
+    if not results:
+        raise ValueError("no recordings to evaluate")
+    off = {r.name: r.offline for r in results}
+    cmp = paired_bootstrap(off, {r.name: r.streaming for r in results}, bootstrap)
+    self_cmp = paired_bootstrap(off, off, bootstrap)  # the offline WER's own interval (same resamples)
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    return EvalReport(
+        recordings=tuple(results),
+        offline_wer=self_cmp.wer,
+        offline_wer_ci95=self_cmp.wer_ci95,
+        streaming=cmp,
+        target_ratio=bootstrap.target_ratio,
+        latency_ms_p50=float(np.nanpercentile(lat, 50)) if latencies else float("nan"),
+        latency_ms_p95=float(np.nanpercentile(lat, 95)) if latencies else float("nan"),
+        rtf=compute_s / audio_s if audio_s else 0.0,
+        audio_s=audio_s,
     )

