@@ -94,6 +94,19 @@ def versus_offline(clips: list[Clip], hyps: dict[str, str], offline_hyps: dict[s
     }
 
 
+def versus_local_agreement(clips: list[Clip], hyps: dict[str, str], la_hyps: dict[str, str] | None) -> dict:
+    """The ratio of a row's WER to LocalAgreement-2's with its 95 % interval (below 1 throughout: fewer errors
+    on nearly every redrawn dev set)."""
+    if la_hyps is None:
+        return {}
+    refs = {c.name: c.reference for c in clips}
+    cmp = paired_bootstrap(clip_errors(refs, la_hyps), clip_errors(refs, hyps), BootstrapConfig())
+    return {
+        "wer_ratio_to_local_agreement": cmp.ratio if np.isfinite(cmp.ratio) else None,
+        "wer_ratio_to_local_agreement_ci95": [x if np.isfinite(x) else None for x in cmp.ratio_ci95],
+    }
+
+
 class EncoderTimer:
     """CPU time spent in model.encoder (forward hooks), for the LocalAgreement baseline."""
 
@@ -184,7 +197,9 @@ def run_causal(
     return res
 
 
-def summarise(r: MethodResult, clips: list[Clip], offline_hyps: dict[str, str]) -> dict:
+def summarise(
+    r: MethodResult, clips: list[Clip], offline_hyps: dict[str, str], la_hyps: dict[str, str] | None = None
+) -> dict:
     refd = [c for c in clips if c.reference]
     unref = [c for c in clips if not c.reference]
     lat = np.array(r.latencies_ms) if r.latencies_ms else np.array([np.nan])
@@ -209,6 +224,7 @@ def summarise(r: MethodResult, clips: list[Clip], offline_hyps: dict[str, str]) 
         "encoder_ms_per_audio_s": 1000 * r.encoder_s / r.audio_s if r.audio_s else float("nan"),
         "rtf": r.compute_s / r.audio_s if r.audio_s else float("nan"),
         **versus_offline(refd, r.hyps, offline_hyps),
+        **versus_local_agreement(refd, r.hyps, la_hyps),
         "hyps": r.hyps,
     }
 
@@ -258,9 +274,11 @@ def rescore(path: str) -> int:
     if offline is None:
         print(f"{path}: no offline row to compare with", file=sys.stderr)
         return 2
+    la = next((r for r in rows if r["method"].startswith("LocalAgreement")), None)
     for r in rows:
         r["wer"] = wer([c.reference for c in clips], [r["hyps"][c.name] for c in clips])
         r.update(versus_offline(clips, r["hyps"], offline["hyps"]))
+        r.update(versus_local_agreement(clips, r["hyps"], la["hyps"] if la else None))
     blob["table"] = table(rows)
     blob["rescored_by"] = " ".join(sys.argv)
     out.write_text(json.dumps(blob, indent=1))
@@ -469,7 +487,8 @@ def main() -> int:
                 args_ = (tuned, clips, offline_words, ch, label, spec, pause)
                 row = one_thread(f"tuned {spec} {ch}{name}", run_causal, *args_)
                 results.append(row)
-    rows = [summarise(r, clips, offline.hyps) for r in results]
+    la = next((r for r in results if r.name.startswith("LocalAgreement")), None)
+    rows = [summarise(r, clips, offline.hyps, la.hyps if la else None) for r in results]
     rows[0]["latency_note"] = "offline: emitted when the clip ends"
     print()
     print(table(rows))
