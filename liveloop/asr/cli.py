@@ -116,7 +116,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ev = asr_sub.add_parser(
         "eval",
         help="WER of the streaming recognizer on your own recordings, against offline whisper",
-        description="Each audio file needs its reference text beside it (same name, .txt). Offline whisper "
+        description="Each audio file needs its reference text: a .txt of the same name beside it, or its line in "
+        "a LibriSpeech-style *.trans.txt in the same folder (so `liveloop asr eval LibriSpeech/test-clean "
+        "--limit 300` works on the standard set as it unpacks). Offline whisper "
         "(greedy, the base weights) and the streaming recognizer (virtual clock) transcribe every file; the "
         "report gives both WERs with 95 %% intervals, the ratio and how often it held --target on resampled "
         "sets of the recordings (a paired bootstrap: a few hundred words cannot settle a ratio near the "
@@ -129,6 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ev.add_argument("--adapter", default="auto", help="LoRA adapter file, 'auto' (bundled if present) or 'none'")
     ev.add_argument("--target", type=float, default=1.3, help="WER ratio to offline to test (default 1.3)")
     ev.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    ev.add_argument("--limit", type=int, default=None, help="at most N recordings, evenly spaced over the set")
     ev.add_argument("--json", action="store_true", help="one JSON object with every number")
     ev.set_defaults(func=_eval)
     asr.set_defaults(func=lambda a: (asr.print_help(), 2)[1])
@@ -295,7 +298,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     try:
-        recordings = find_recordings(args.paths)
+        recordings = find_recordings(args.paths, args.limit)
         bootstrap = BootstrapConfig(resamples=args.resamples, target_ratio=args.target)
         config = StreamConfig(chunk_ms=args.chunk_ms, commit=CommitConfig.from_spec(args.commit))
         base = load_whisper(args.model, progress=not args.json)

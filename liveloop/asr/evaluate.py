@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -173,31 +174,63 @@ class Recording:
     reference: str
 
 
-def find_recordings(paths: Sequence[str]) -> list[Recording]:
-    """Audio files (or folders of them, searched recursively), each with its reference text in a sibling
-    ``<stem>.txt``. A missing reference, an empty one or a path with no audio is an error naming it."""
-    from pathlib import Path
+def _transcripts(trans: Path) -> dict[str, str]:
+    """A LibriSpeech ``*.trans.txt``: one ``ID TEXT`` line per utterance."""
+    out = {}
+    for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        uid, _, text = line.strip().partition(" ")
+        if not text.strip():
+            raise ValueError(f"{trans}:{n}: expected 'ID TEXT', got {line.strip()!r}")
+        out[uid] = text.strip()
+    return out
 
+
+def find_recordings(paths: Sequence[str], limit: int | None = None) -> list[Recording]:
+    """Audio files, or folders of them (searched recursively), with their reference texts.
+
+    A reference is either a sibling ``<stem>.txt`` or, as LibriSpeech lays out its sets, a line
+    ``<stem> TEXT`` of a ``*.trans.txt`` in the same folder. A missing reference, an empty one or a path
+    with no audio is an error naming it. `limit`: at most this many recordings, evenly spaced over the
+    sorted list (so a LibriSpeech set keeps all its speakers)."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
     files: list[Path] = []
+    listed: dict[Path, str] = {}  # audio → reference from a *.trans.txt
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
             if not found:
                 raise ValueError(f"{p}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
+            for trans in sorted(p.rglob("*.trans.txt")):
+                by_stem = {f.stem: f for f in found if f.parent == trans.parent}
+                for uid, text in _transcripts(trans).items():
+                    if uid not in by_stem:
+                        raise ValueError(f"{trans}: no audio file for utterance {uid!r} beside it")
+                    listed[by_stem[uid]] = text
             files += found
         elif p.exists():
             files.append(p)
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
-    out = []
+    if limit is not None and limit < len(files):
+        files = [files[i * len(files) // limit] for i in range(limit)]
+    out: list[Recording] = []
+    names: set[str] = set()
     for f in files:
-        ref_path = f.with_suffix(".txt")
-        if not ref_path.exists():
-            raise ValueError(f"{f}: no reference text (expected {ref_path.name} beside it)")
-        reference = ref_path.read_text(encoding="utf-8").strip()
+        if f in listed:
+            reference, source = listed[f], f"{f} (its *.trans.txt line)"
+        else:
+            ref_path = f.with_suffix(".txt")
+            if not ref_path.exists():
+                raise ValueError(f"{f}: no reference text (expected {ref_path.name} beside it, or a *.trans.txt)")
+            reference, source = ref_path.read_text(encoding="utf-8").strip(), str(ref_path)
         if not normalise(reference).strip():
-            raise ValueError(f"{ref_path}: the reference text is empty")
-        out.append(Recording(f.stem if f.stem not in {r.name for r in out} else str(f), str(f), reference))
+            raise ValueError(f"{source}: the reference text is empty")
+        name = f.stem if f.stem not in names else str(f)
+        names.add(name)
+        out.append(Recording(name, str(f), reference))
     return out
 
 

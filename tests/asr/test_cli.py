@@ -126,6 +126,9 @@ def test_asr_eval_scores_streaming_against_offline(model, tmp_path, capsys):
     assert 0.0 <= report["p_within_target"] <= 1.0 and report["target_ratio"] == 1.3
     assert "table" in report["recordings"][1]["streaming_text"].lower()
     assert report["latency_ms_p50"] is not None and report["rtf"] > 0
+    rc = main(["asr", "eval", str(folder), "--chunk-ms", "1000", "--json", "--resamples", "200", "--limit", "1"])
+    assert rc == 0
+    assert len(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["recordings"]) == 1
 
 
 def test_asr_eval_names_a_recording_without_reference(tmp_path, capsys):

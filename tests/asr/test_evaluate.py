@@ -144,3 +144,46 @@ def test_find_recordings_names_what_is_missing(tmp_path) -> None:
     (tmp_path / "c.txt").write_text("  \n")
     with pytest.raises(ValueError, match=r"c\.txt: the reference text is empty"):
         find_recordings([str(tmp_path)])
+
+
+def _librispeech(tmp_path, n: int = 4):
+    chapter = tmp_path / "test-clean" / "1089" / "134686"
+    chapter.mkdir(parents=True)
+    lines = []
+    for i in range(n):
+        (chapter / f"1089-134686-{i:04d}.flac").write_bytes(b"")
+        lines.append(f"1089-134686-{i:04d} SENTENCE NUMBER {i} OF THE CHAPTER")
+    (chapter / "1089-134686.trans.txt").write_text("\n".join(lines) + "\n")
+    return tmp_path / "test-clean", chapter
+
+
+def test_find_recordings_reads_librispeech_transcripts(tmp_path) -> None:
+    from liveloop.asr.evaluate import find_recordings
+
+    root, _ = _librispeech(tmp_path)
+    recs = find_recordings([str(root)])
+    assert [r.name for r in recs] == [f"1089-134686-{i:04d}" for i in range(4)]
+    assert recs[2].reference == "SENTENCE NUMBER 2 OF THE CHAPTER"
+
+
+def test_find_recordings_limit_spreads_over_the_set(tmp_path) -> None:
+    from liveloop.asr.evaluate import find_recordings
+
+    root, _ = _librispeech(tmp_path, n=10)
+    assert [r.name[-2:] for r in find_recordings([str(root)], limit=3)] == ["00", "03", "06"]
+    assert len(find_recordings([str(root)], limit=50)) == 10
+    with pytest.raises(ValueError, match="limit must be >= 1"):
+        find_recordings([str(root)], limit=0)
+
+
+def test_find_recordings_names_a_bad_transcript_file(tmp_path) -> None:
+    from liveloop.asr.evaluate import find_recordings
+
+    root, chapter = _librispeech(tmp_path, n=2)
+    trans = chapter / "1089-134686.trans.txt"
+    trans.write_text(trans.read_text() + "1089-134686-0007 AN UTTERANCE WITHOUT AUDIO\n")
+    with pytest.raises(ValueError, match=r"no audio file for utterance '1089-134686-0007'"):
+        find_recordings([str(root)])
+    trans.write_text("1089-134686-0000\n")
+    with pytest.raises(ValueError, match=r"trans\.txt:1: expected 'ID TEXT'"):
+        find_recordings([str(root)])
