@@ -329,15 +329,15 @@ def evaluate_recordings(
     off = {r.name: r.offline for r in results}
     cmp = paired_bootstrap(off, {r.name: r.streaming for r in results}, bootstrap)
     self_cmp = paired_bootstrap(off, off, bootstrap)  # the offline WER's own interval (same resamples)
-    lat = np.array(latencies) if latencies else np.array([np.nan])
+    p50, p95 = np.percentile(latencies, [50, 95]) if latencies else (np.nan, np.nan)
     return EvalReport(
         recordings=tuple(results),
         offline_wer=self_cmp.wer,
         offline_wer_ci95=self_cmp.wer_ci95,
         streaming=cmp,
         target_ratio=bootstrap.target_ratio,
-        latency_ms_p50=float(np.nanpercentile(lat, 50)) if latencies else float("nan"),
-        latency_ms_p95=float(np.nanpercentile(lat, 95)) if latencies else float("nan"),
+        latency_ms_p50=float(p50),
+        latency_ms_p95=float(p95),
         rtf=compute_s / audio_s if audio_s else 0.0,
         audio_s=audio_s,
     )
