@@ -67,7 +67,7 @@ def test_a_system_worse_on_every_clip_is_outside_the_target() -> None:
 
 
 def test_a_few_errors_on_a_few_clips_leave_the_ratio_undecided() -> None:
-    # liveloop's situation: 7 offline errors, 10 streaming errors, 20 clips
+    # liveloop's situation: 7 offline errors, 10 streaming errors, about 20 clips
     base = _scores([1, 2, 1, 2, 0, 1] + [0] * 14)
     system = _scores([1, 1, 1, 2, 3, 1, 1] + [0] * 13)
     cmp = paired_bootstrap(base, system, BootstrapConfig(resamples=2000))
