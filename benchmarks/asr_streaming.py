@@ -312,24 +312,41 @@ def plot(rows: list[dict], path: Path) -> None:
     sizes = {r["method"].rsplit(" ", 2)[-2] for r in streamed}
     if len(sizes) > 3 and len(streamed) > 12:  # a chunk-size sweep: WER against chunk size, one line per rule
         fig, ax = plt.subplots(figsize=(8, 4.5))
-        lines: dict[str, list[tuple[int, float]]] = {}
+        lines: dict[str, list[tuple[int, float, float, float]]] = {}
         for r in streamed:
             rule, ms, _ = r["method"].rsplit(" ", 2)
-            lines.setdefault(rule, []).append((int(ms), 100 * r["wer"]))
-        for rule, pts in lines.items():
-            ax.plot(*zip(*sorted(pts), strict=True), marker="o", label=rule)
+            lo, hi = (100 * v for v in r.get("wer_ci95", (r["wer"], r["wer"])))  # the bootstrap's 95 % interval
+            lines.setdefault(rule, []).append((int(ms), 100 * r["wer"], lo, hi))
+        for k, (rule, pts) in enumerate(lines.items()):
+            ms, y, lo, hi = (np.array(v) for v in zip(*sorted(pts), strict=True))
+            x = ms * 1.025**k  # rules at the same chunk size side by side, so their bars do not hide each other
+            yerr = [np.maximum(0, y - lo), np.maximum(0, hi - y)]
+            ax.errorbar(x, y, yerr=yerr, marker="o", capsize=2, elinewidth=0.7, label=rule)
         if rows[0]["method"].startswith("offline"):
             ax.axhline(100 * rows[0]["wer"], c="k", lw=0.8, label="offline")
             ax.axhline(130 * rows[0]["wer"], ls="--", c="gray", lw=0.8, label="target: 1.3× offline")
-        ax.set(xscale="log", xlabel="chunk (ms)", ylabel="WER (%)", title="Streaming ASR WER by chunk size (tiny.en)")
+        ax.set(
+            xscale="log",
+            xlabel="chunk (ms)",
+            ylabel="WER (%, bars: 95 % interval over the clips)",
+            title="Streaming ASR WER by chunk size (tiny.en)",
+        )
         ax.legend(fontsize=7)
         return _save(fig, path)
     fig, ax = plt.subplots(figsize=(10, 5))
     markers = "osD^v<>phX*"
     for i, r in enumerate(rows):
         x, x95, y = r["latency_ms_p50"], r["latency_ms_p95"], 100 * r["wer"]
+        lo, hi = (100 * v for v in r.get("wer_ci95", (r["wer"], r["wer"])))  # the bootstrap's 95 % interval
         ax.errorbar(
-            [x], [y], xerr=[[0], [max(0.0, x95 - x)]], fmt=markers[i % len(markers)], capsize=3, label=r["method"]
+            [x],
+            [y],
+            xerr=[[0], [max(0.0, x95 - x)]],
+            yerr=[[max(0.0, y - lo)], [max(0.0, hi - y)]],
+            fmt=markers[i % len(markers)],
+            capsize=3,
+            elinewidth=0.8,
+            label=r["method"],
         )
     ax.axvline(300, ls="--", c="gray", lw=0.8)
     ax.axvline(600, ls=":", c="gray", lw=0.8)
@@ -341,7 +358,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_yticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("emission latency p50 → p95 (ms, emit − word end); targets p50 300 (dashed), p95 600 (dotted)")
-    ax.set_ylabel("WER (%), target 1.3× offline (dashed)")
+    ax.set_ylabel("WER (%, bars: 95 % interval over the clips), target 1.3× offline (dashed)")
     ax.set_title("Streaming ASR on this CPU (tiny.en, same weights)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
