@@ -100,3 +100,21 @@ async def test_vad_gates_silence(model, arctic_clip):
         await h.close()
     assert h.data("words") == [] and h.data("utterance") == []
     assert node.core.n_samples == 0 and len(node._preroll) <= 4  # only the last 320 ms kept as pre-roll
+
+
+@pytest.mark.parametrize(("backlog_ms", "chunk_ms"), [(0, 300), (2_000, 1000)])
+async def test_budget_picks_the_chunk_size(model, arctic_clip, backlog_ms, chunk_ms):
+    """Audio that arrives in time is decoded in 300 ms chunks; audio already past its budget (a recognizer
+    behind real time) switches the next utterance to 1 s chunks, the cheaper per second of audio."""
+    node = StreamingWhisper(model=model, config=StreamConfig(chunk_ms=300), adapter="none", offload=False)
+    async with NodeHarness(node, budgets={("audio", "words"): 600}) as h:
+        n = 1600  # 100 ms frames
+        for i in range(0, arctic_clip.size, n):
+            await h.feed("audio", arctic_clip[i : i + n], origin_ns=h.clock.now_ns() - backlog_ms * MS)
+            await h.idle()
+        await h.feed("vad", EndOfUtterance(at_s=arctic_clip.size / 16000, start_s=0.0), origin_ns=h.clock.now_ns())
+        await h.idle()
+        assert node.core is not None and node.core.config.chunk_ms == chunk_ms
+    assert "table" in h.data("utterance")[0].text.lower()  # the words come out either way
+    counts = h.graph.runtimes[node.name].stats.mode_counts
+    assert max(counts, key=counts.get) == f"chunk{chunk_ms}"
