@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import functools
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from liveloop.graph.runtime import NodeContext
 
 NS = 1_000_000_000
+# audio kept beyond the pre-roll while the VAD says silence: it decides a speech start ≥ min_speech_ms after
+# the onset (and frames, events and queues add to that), and the lead is counted from the onset
+PREROLL_SLACK_SAMPLES = SAMPLE_RATE  # 1 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +199,14 @@ class StreamingWhisper(Node):
         self._seen_samples = 0  # every sample received (the VAD's stream time)
         self._gated = False  # True once VAD events arrive: silence is then not decoded
         self._in_speech = False
-        self._preroll: list[tuple[np.ndarray, int]] = []  # recent silence (samples, origin), fed on speech start
+        # recent audio while the VAD says silence: (samples, origin, stream index of the first sample). On speech
+        # start, what lies from `preroll_ms` before the VAD's onset (SpeechStart.at_s) on is fed. The onset, not
+        # the event: the VAD decides ≥ min_speech_ms after the onset, and a lead measured from the decision left
+        # some utterances ~100 ms of lead-in or cut their first sound (dev set through asr.Vad → this node at
+        # 300 ms chunks, 4 stream orders: 320 ms before the event 15.4 % WER, see PREROLL_NOTE).
+        self._preroll: collections.deque[tuple[np.ndarray, int, int]] = collections.deque()
         self._preroll_samples = preroll_ms * SAMPLE_RATE // 1000
+        self._keep_samples = self._preroll_samples + PREROLL_SLACK_SAMPLES
 
     async def setup(self, ctx: NodeContext) -> None:
         def load() -> StreamingRecognizer:
@@ -215,11 +225,14 @@ class StreamingWhisper(Node):
             await self._on_vad(event, ctx)
             return
         x = _samples(event.data, self.name)
+        pos = self._seen_samples
         self._seen_samples += x.size
         if self._gated and not self._in_speech:  # VAD says silence: keep it as pre-roll, don't decode it
-            self._preroll.append((x, event.origin_ns))
-            while sum(a.size for a, _ in self._preroll) - self._preroll[0][0].size >= self._preroll_samples:
-                self._preroll.pop(0)
+            self._preroll.append((x, event.origin_ns, pos))
+            while self._preroll and self._seen_samples - self._preroll[0][2] - self._preroll[0][0].size >= (
+                self._keep_samples
+            ):
+                self._preroll.popleft()
         else:
             await self._feed(x, event, ctx)
         await self._close_due(ctx)
@@ -240,7 +253,12 @@ class StreamingWhisper(Node):
         self._gated = True  # from the first VAD event on, only speech (and its pre-roll) is decoded
         if isinstance(event.data, SpeechStart):
             self._in_speech = True
-            for x, origin in self._preroll:
+            first = round(event.data.at_s * SAMPLE_RATE) - self._preroll_samples  # stream index the lead starts at
+            for x, origin, pos in self._preroll:
+                if pos + x.size <= first:
+                    continue
+                if pos < first:  # the lead starts inside this frame
+                    x, origin = x[first - pos :], origin + (first - pos) * NS // SAMPLE_RATE
                 await self._feed(x, event._replace(origin_ns=origin), ctx)
             self._preroll.clear()
         elif isinstance(event.data, EndOfUtterance):

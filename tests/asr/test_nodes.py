@@ -99,7 +99,22 @@ async def test_vad_gates_silence(model, arctic_clip):
         await _feed_frames(h, np.zeros(32000, np.float32))
         await h.close()
     assert h.data("words") == [] and h.data("utterance") == []
-    assert node.core.n_samples == 0 and len(node._preroll) <= 4  # only the last 320 ms kept as pre-roll
+    kept = sum(x.size for x, _, _ in node._preroll)
+    assert node.core.n_samples == 0 and kept <= 320 * 16 + 16000 + 1600  # pre-roll + slack (+ one frame)
+
+
+async def test_preroll_is_counted_from_the_vads_onset(model):
+    """On speech start the recognizer gets the audio from `preroll_ms` before the VAD's onset (at_s), however
+    late the VAD decided; the first fed sample keeps its own capture time."""
+    node = StreamingWhisper(model=model, config=StreamConfig(chunk_ms=1000), adapter="none", offload=False)
+    async with NodeHarness(node) as h:
+        await h.feed("vad", EndOfUtterance(at_s=0.0, start_s=0.0, detected_s=0.0), origin_ns=T0)
+        await h.idle()
+        await _feed_frames(h, np.zeros(48000, np.float32))  # 3 s of "silence", 100 ms frames
+        await h.feed("vad", SpeechStart(at_s=2.5), origin_ns=T0 + 2_500 * MS)  # decided at 3.0 s
+        await h.idle()
+        assert node.core is not None and node.core.n_samples == 48000 - (40000 - 320 * 16)  # from 2.18 s on
+        assert node.origins.origin_ns(0.0) == T0 + 2_180 * MS
 
 
 @pytest.mark.parametrize(("backlog_ms", "chunk_ms"), [(0, 300), (2_000, 1000)])
