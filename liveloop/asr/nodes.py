@@ -195,7 +195,7 @@ class StreamingWhisper(Node):
         self.origins = OriginMap()
         self._text: list[str] = []
         self._utt_start_ns: int | None = None
-        self._pending_eou: list[Event] = []  # end-of-utterance events waiting for their audio
+        self._pending_vad: collections.deque[Event] = collections.deque()  # VAD events waiting for their audio
         self._seen_samples = 0  # every sample received (the VAD's stream time)
         self._gated = False  # True once VAD events arrive: silence is then not decoded
         self._in_speech = False
@@ -235,7 +235,7 @@ class StreamingWhisper(Node):
                 self._preroll.popleft()
         else:
             await self._feed(x, event, ctx)
-        await self._close_due(ctx)
+        await self._apply_due(ctx)
 
     async def _feed(self, x: np.ndarray, event: Event, ctx: NodeContext) -> None:
         core = self.core
@@ -250,25 +250,35 @@ class StreamingWhisper(Node):
         await self._emit(updates, ctx, event)
 
     async def _on_vad(self, event: Event, ctx: NodeContext) -> None:
-        self._gated = True  # from the first VAD event on, only speech (and its pre-roll) is decoded
-        if isinstance(event.data, SpeechStart):
-            self._in_speech = True
-            first = round(event.data.at_s * SAMPLE_RATE) - self._preroll_samples  # stream index the lead starts at
-            for x, origin, pos in self._preroll:
-                if pos + x.size <= first:
-                    continue
-                if pos < first:  # the lead starts inside this frame
-                    x, origin = x[first - pos :], origin + (first - pos) * NS // SAMPLE_RATE
-                await self._feed(x, event._replace(origin_ns=origin), ctx)
-            self._preroll.clear()
-        elif isinstance(event.data, EndOfUtterance):
-            self._pending_eou.append(event)  # closed once the audio it speaks about is in
-            await self._close_due(ctx)
+        # The runtime serves the inputs in turn, so a VAD event can overtake audio still queued on `audio`
+        # (a recognizer behind real time has a backlog). Each event waits for the audio it speaks about and
+        # they apply in their own order: a speech start that jumped the queue once opened the next utterance
+        # inside the previous one, whose end then closed it and dropped the new speech as silence.
+        self._pending_vad.append(event)
+        await self._apply_due(ctx)
 
-    async def _close_due(self, ctx: NodeContext) -> None:
-        while self._pending_eou and self._seen_samples >= round(self._pending_eou[0].data.detected_s * SAMPLE_RATE):
-            self._in_speech = False
-            await self._finish(ctx, self._pending_eou.pop(0))
+    async def _apply_due(self, ctx: NodeContext) -> None:
+        """Apply the VAD events whose audio is in: a speech start at its onset, an end of utterance once the
+        audio up to where the VAD decided it has been seen."""
+        while self._pending_vad and self._seen_samples >= _due_sample(self._pending_vad[0].data):
+            event = self._pending_vad.popleft()
+            self._gated = True  # from the first VAD event on, only speech (and its pre-roll) is decoded
+            if isinstance(event.data, SpeechStart):
+                await self._start_speech(event, ctx)
+            elif isinstance(event.data, EndOfUtterance):
+                self._in_speech = False
+                await self._finish(ctx, event)
+
+    async def _start_speech(self, event: Event, ctx: NodeContext) -> None:
+        self._in_speech = True
+        first = round(event.data.at_s * SAMPLE_RATE) - self._preroll_samples  # stream index the lead starts at
+        for x, origin, pos in self._preroll:
+            if pos + x.size <= first:
+                continue
+            if pos < first:  # the lead starts inside this frame
+                x, origin = x[first - pos :], origin + (first - pos) * NS // SAMPLE_RATE
+            await self._feed(x, event._replace(origin_ns=origin), ctx)
+        self._preroll.clear()
 
     async def _emit(self, updates: list[Update], ctx: NodeContext, parent: Event) -> None:
         """Outputs keep the source and path of the audio event (so path budgets from the mic apply) with the
@@ -307,9 +317,19 @@ class StreamingWhisper(Node):
 
     async def on_eos(self, port: str, ctx: NodeContext) -> None:
         if port == "audio" and self.core is not None:
-            self._pending_eou.clear()
+            self._pending_vad.clear()  # no more audio: what they wait for will not come
             if self.core.has_audio:  # an utterance is still open
                 await self._finish(ctx, Event(None, 0, 0, self.name))
+
+
+def _due_sample(ev: object) -> int:
+    """The stream index (in samples) a VAD event is about: a speech start's onset, or the point where the
+    VAD decided an end of utterance (other events: at once)."""
+    if isinstance(ev, SpeechStart):
+        return round(ev.at_s * SAMPLE_RATE)
+    if isinstance(ev, EndOfUtterance):
+        return round(ev.detected_s * SAMPLE_RATE)
+    return 0
 
 
 def with_chunk(config: StreamConfig, chunk_ms: int) -> StreamConfig:

@@ -83,9 +83,9 @@ async def test_end_of_utterance_waits_for_its_audio(model, arctic_clip):
         await h.feed("vad", SpeechStart(at_s=0.0), origin_ns=T0)
         await h.feed("vad", EndOfUtterance(at_s=1.5, start_s=0.0, detected_s=2.0), origin_ns=T0)
         await h.idle()
-        assert h.data("utterance") == [] and node._pending_eou
+        assert h.data("utterance") == [] and node._pending_vad
         await _feed_frames(h, clip)
-    assert not node._pending_eou
+    assert not node._pending_vad
     (utt,) = h.data("utterance")
     assert utt.text and utt.end_origin_ns == T0 + 2_000 * MS
 
@@ -133,3 +133,26 @@ async def test_budget_picks_the_chunk_size(model, arctic_clip, backlog_ms, chunk
     assert "table" in h.data("utterance")[0].text.lower()  # the words come out either way
     counts = h.graph.runtimes[node.name].stats.mode_counts
     assert max(counts, key=counts.get) == f"chunk{chunk_ms}"
+
+
+async def test_vad_events_that_overtake_queued_audio_wait_for_it(model, arctic_clip, arctic_clip2):
+    """Under load the runtime serves `vad` while audio is still queued, so the events of two utterances can all
+    arrive before their audio. Each applies at its own place in the stream: both utterances come out whole."""
+    node = StreamingWhisper(model=model, config=StreamConfig(chunk_ms=300), adapter="auto", offload=False)
+    gap = np.zeros(16000, np.float32)
+    audio = np.concatenate([gap, arctic_clip, gap, arctic_clip2, gap])
+    a1, e1 = 1.0, 1.0 + arctic_clip.size / 16000
+    a2, e2 = e1 + 1.0, e1 + 1.0 + arctic_clip2.size / 16000
+    async with NodeHarness(node) as h:
+        for ev in (
+            SpeechStart(at_s=a1),
+            EndOfUtterance(at_s=e1, start_s=a1, detected_s=e1 + 0.5),
+            SpeechStart(at_s=a2),
+            EndOfUtterance(at_s=e2, start_s=a2, detected_s=e2 + 0.5),
+        ):
+            await h.feed("vad", ev, origin_ns=T0)
+        await h.idle()
+        await _feed_frames(h, audio)
+    first, second = (u.text.lower() for u in h.data("utterance"))
+    assert "table" in first and "degree" not in first
+    assert "degree" in second and "table" not in second
