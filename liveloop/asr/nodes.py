@@ -162,10 +162,12 @@ class StreamingWhisper(Node):
     utterance = Output(Utterance)
     # The runtime costs a mode per event, and an event here is one audio frame, so the hints are the mean CPU
     # time per 20 ms frame (RTF × 20 ms, benchmarks/asr_streaming.py: 0.13 at 300 ms, 0.09 at 1 s); measured
-    # costs replace them after a few frames. When the budget runs out the runtime takes the cheapest mode, and
-    # 1 s chunks are the cheaper per second of audio, so an overloaded recognizer sheds compute (at the next
-    # utterance) instead of falling further behind. 200 ms chunks are not offered: they cost more per second
-    # (RTF 0.17) and miss twice the words (WER 18.4 vs 9.4 %) for 20 ms less latency.
+    # costs replace them after a few frames. When the budget runs out the runtime takes the cheapest mode: 1 s
+    # chunks, the cheaper per second of audio, from the next utterance on. Measured (benchmarks/asr_overload.py,
+    # one graph on this 2-core CPU): deep in overload it falls behind less (14 sessions: worst lag 31 vs 48 s
+    # with 300 ms pinned), but at the edge it costs latency (10 sessions: p95 8.4 vs 3.5 s); below the edge
+    # (6) it never switches. Capacity, not this knob, is what keeps latency: admit fewer sessions. 200 ms chunks
+    # are not offered: they cost more per second (RTF 0.17) and miss twice the words (WER 18.4 vs 9.4 %).
     modes = (
         Mode("chunk300", quality=1.0, cost_hint_ms=2.7, params=(("chunk_ms", 300),)),
         Mode("chunk1000", quality=0.6, cost_hint_ms=1.8, params=(("chunk_ms", 1000),)),
