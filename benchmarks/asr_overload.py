@@ -40,10 +40,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr_sessions import FRAME_MS, Stream, make_stream
-from asr_streaming import _save, pyplot, write_results
+from asr_sessions import FRAME_MS, Stream, load_streams
+from asr_streaming import _save, columns_table, pyplot, write_results
 
-from liveloop.asr.data import dev_set
 from liveloop.asr.evaluate import corpus_wer, score_clip
 from liveloop.asr.features import SAMPLE_RATE
 from liveloop.asr.nodes import StreamingWhisper, Vad
@@ -172,20 +171,33 @@ def run(
 
 
 def table(rows: list[dict]) -> str:
-    head = (
-        f"{'method':<28}{'N':>4}{'lat p50':>9}{'lat p95':>9}{'in budget':>10}{'worst lag':>10}{'1 s':>6}"
-        f"{'WER':>7}{'unl.':>7}{'same':>6}{'CPU':>6}"
+    shown = [
+        {
+            **r,
+            "within_pct": 100 * r["within_budget"],
+            "slow_pct": 100 * r["frames_at_1s"],
+            "wer_pct": 100 * r["wer"],
+            "unl_pct": 100 * r["wer_unloaded"],
+            "cpu_pct": 100 * r["cpu_busy"],
+        }
+        for r in rows
+    ]
+    return columns_table(
+        shown,
+        [
+            ("method", 28, "{method}"),
+            ("N", 4, "{sessions}"),
+            ("lat p50", 9, "{latency_ms_p50:.0f}"),
+            ("lat p95", 9, "{latency_ms_p95:.0f}"),
+            ("in budget", 10, "{within_pct:.0f}%"),
+            ("worst lag", 10, "{worst_lag_s:.1f}s"),
+            ("1 s", 6, "{slow_pct:.0f}%"),
+            ("WER", 7, "{wer_pct:.1f}%"),
+            ("unl.", 7, "{unl_pct:.1f}%"),
+            ("same", 7, "{same_words_as_unloaded}/{sessions}"),
+            ("CPU", 6, "{cpu_pct:.0f}%"),
+        ],
     )
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r['method']:<28}{r['sessions']:>4}{r['latency_ms_p50']:>9.0f}{r['latency_ms_p95']:>9.0f}"
-            f"{100 * r['within_budget']:>9.0f}%{r['worst_lag_s']:>9.1f}s{100 * r['frames_at_1s']:>5.0f}%"
-            f"{100 * r['wer']:>6.1f}%{100 * r['wer_unloaded']:>6.1f}%"
-            f"{r['same_words_as_unloaded']:>3}/{r['sessions']:<2}"
-            f"{100 * r['cpu_busy']:>5.0f}%"
-        )
-    return "\n".join(lines)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -220,18 +232,9 @@ def main() -> int:
     import random
 
     from liveloop.asr.lora import load_adapter_for
-    from liveloop.asr.simulate import transcribe_offline
-    from liveloop.asr.timing import warm_up
-    from liveloop.asr.weights import load_whisper
 
-    model = load_whisper("tiny.en", progress=True)
-    warm_up()
-    clips = [c for c in dev_set() if c.reference]
-    if args.quick:
-        clips = clips[:6]
     counts = [int(x) for x in args.sessions.split(",")] if args.sessions else ([2, 10] if args.quick else [6, 10, 14])
-    offline = {c.name: transcribe_offline(model, c.audio)[1] for c in clips}
-    streams = [make_stream(clips, offline, (i * len(clips)) // max(counts)) for i in range(max(counts))]
+    model, clips, streams = load_streams(args.quick, max(counts))
     tuned = load_adapter_for(model, "auto")
     load0 = os.getloadavg()
     print(f"{len(clips)} clips, {streams[0].audio.size / SAMPLE_RATE:.1f} s per session; load {load0}", flush=True)

@@ -41,6 +41,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr_streaming import _save, pyplot, wer, write_results
+from asr_streaming import _save, columns_table, pyplot, wer, write_results
 
 from liveloop.asr.data import Clip, dev_set
 from liveloop.asr.evaluate import match_latencies
@@ -92,6 +93,22 @@ def make_stream(clips: list[Clip], offline: dict[str, list[tuple[str, float, flo
         words += [(w, s + at, e + at) for w, s, e in offline[c.name]]
         at += c.audio.size / SAMPLE_RATE + GAP_S
     return Stream(np.concatenate(parts), [c.reference or "" for c in order], words)
+
+
+def load_streams(quick: bool, most: int) -> tuple[Any, list[Clip], list[Stream]]:
+    """tiny.en (base weights), the dev set's referenced clips (6 with `quick`), and `most` session streams,
+    each starting at another clip; word ends from the offline model."""
+    from liveloop.asr.simulate import transcribe_offline
+    from liveloop.asr.timing import warm_up
+    from liveloop.asr.weights import load_whisper
+
+    model = load_whisper("tiny.en", progress=True)
+    warm_up()
+    clips = [c for c in dev_set() if c.reference]
+    if quick:
+        clips = clips[:6]
+    offline = {c.name: transcribe_offline(model, c.audio)[1] for c in clips}  # restores torch's threads
+    return model, clips, [make_stream(clips, offline, (i * len(clips)) // most) for i in range(most)]
 
 
 def liveloop_session(model, stream: Stream, config, phase_s: float, realtime: bool = True) -> SessionResult:
@@ -236,19 +253,22 @@ def _same(row: dict) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = (
-        f"{'method':<32}{'N':>3}{'WER':>7}{'p50 ms':>9}{'p95 ms':>9}{'worst p95':>11}{'lag s':>8}{'ms/s':>8}{'CPU':>6}"
-        f"{'same':>6}"
+    shown = [{**r, "wer_pct": 100 * r["wer"], "cpu_pct": 100 * r["cpu_busy"], "same": _same(r)} for r in rows]
+    return columns_table(
+        shown,
+        [
+            ("method", 32, "{method}"),
+            ("N", 3, "{sessions}"),
+            ("WER", 7, "{wer_pct:.1f}%"),
+            ("p50 ms", 9, "{latency_ms_p50:.0f}"),
+            ("p95 ms", 9, "{latency_ms_p95:.0f}"),
+            ("worst p95", 11, "{worst_session_p95_ms:.0f}"),
+            ("lag s", 8, "{worst_lag_s:.2f}"),
+            ("ms/s", 8, "{compute_ms_per_audio_s:.0f}"),
+            ("CPU", 6, "{cpu_pct:.0f}%"),
+            ("same", 6, "{same}"),
+        ],
     )
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r['method']:<32}{r['sessions']:>3}{100 * r['wer']:>6.1f}%{r['latency_ms_p50']:>9.0f}"
-            f"{r['latency_ms_p95']:>9.0f}{r['worst_session_p95_ms']:>11.0f}{r['worst_lag_s']:>8.2f}"
-            f"{r['compute_ms_per_audio_s']:>8.0f}{100 * r['cpu_busy']:>5.0f}%"
-            f"{_same(r):>6}"
-        )
-    return "\n".join(lines)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -299,20 +319,10 @@ def main() -> int:
     from liveloop.asr.commit import CommitConfig
     from liveloop.asr.lora import load_adapter_for
     from liveloop.asr.recognizer import StreamConfig
-    from liveloop.asr.simulate import transcribe_offline
-    from liveloop.asr.timing import warm_up
-    from liveloop.asr.weights import load_whisper
 
-    model = load_whisper("tiny.en", progress=True)
-    warm_up()
-    clips = [c for c in dev_set() if c.reference]
-    if args.quick:
-        clips = clips[:6]
     counts = _counts(args.sessions, [1, 2] if args.quick else [1, 2, 4, 6, 8])
     base_counts = _counts(args.baseline_sessions, [1] if args.quick else [1, 2])
-    offline = {c.name: transcribe_offline(model, c.audio)[1] for c in clips}  # restores torch's threads
-    most = max([*counts, *base_counts])
-    streams = [make_stream(clips, offline, (i * len(clips)) // most) for i in range(most)]
+    model, clips, streams = load_streams(args.quick, max([*counts, *base_counts]))
     load0 = os.getloadavg()
     print(f"{len(clips)} clips, {streams[0].audio.size / SAMPLE_RATE:.1f} s per session; load {load0}", flush=True)
 

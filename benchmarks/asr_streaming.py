@@ -289,6 +289,22 @@ def rescore(path: str) -> int:
     return 0
 
 
+def columns_table(rows: list[dict], columns: list[tuple[str, int, str]]) -> str:
+    """A fixed-width table: each column a (header, width, format) with the format applied to the row dict,
+    e.g. ("p50 ms", 9, "{latency_ms_p50:.0f}"); the first column is left-aligned, the rest right-aligned."""
+    head = "".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w, _) in enumerate(columns))
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cells = [fmt.format(**r) for _, _, fmt in columns]
+        lines.append(
+            "".join(
+                f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
+                for i, (c, (_, w, _)) in enumerate(zip(cells, columns, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
 def pyplot():
     """matplotlib's pyplot on the file-only backend, or None where matplotlib is not installed."""
     try:
