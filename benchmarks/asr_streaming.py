@@ -81,29 +81,37 @@ def wer(refs: list[str], hyps: list[str]) -> float:
     return corpus_wer(scores) if scores else float("nan")
 
 
-def versus_offline(clips: list[Clip], hyps: dict[str, str], offline_hyps: dict[str, str]) -> dict:
-    """How sure the dev set is of a row's WER and of its ratio to offline: a paired bootstrap over clips."""
+def _compare(clips: list[Clip], hyps: dict[str, str], base_hyps: dict[str, str]):
+    """A row against a baseline row on the same clips: the paired bootstrap over clips."""
     refs = {c.name: c.reference for c in clips}
-    cmp = paired_bootstrap(clip_errors(refs, offline_hyps), clip_errors(refs, hyps), BootstrapConfig())
+    return paired_bootstrap(clip_errors(refs, base_hyps), clip_errors(refs, hyps), BootstrapConfig())
+
+
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None  # None: unbounded (the baseline made no error in some redrawn sets)
+
+
+def versus_offline(clips: list[Clip], hyps: dict[str, str], offline_hyps: dict[str, str]) -> dict:
+    """How sure the dev set is of a row's WER and of its ratio to offline."""
+    cmp = _compare(clips, hyps, offline_hyps)
     return {
         "wer_ci95": list(cmp.wer_ci95),
-        "wer_ratio_to_offline": cmp.ratio if np.isfinite(cmp.ratio) else None,
-        "wer_ratio_ci95": [x if np.isfinite(x) else None for x in cmp.ratio_ci95],  # None: unbounded
+        "wer_ratio_to_offline": _finite(cmp.ratio),
+        "wer_ratio_ci95": [_finite(x) for x in cmp.ratio_ci95],
         "p_within_1_3x_offline": cmp.p_within_target,
         "errors_vs_offline": cmp.extra_errors,
     }
 
 
 def versus_local_agreement(clips: list[Clip], hyps: dict[str, str], la_hyps: dict[str, str] | None) -> dict:
-    """The ratio of a row's WER to LocalAgreement-2's with its 95 % interval (below 1 throughout: fewer errors
-    on nearly every redrawn dev set)."""
+    """The ratio of a row's WER to LocalAgreement-2's, with its 95 % interval (below 1 throughout: fewer
+    errors on nearly every redrawn dev set)."""
     if la_hyps is None:
         return {}
-    refs = {c.name: c.reference for c in clips}
-    cmp = paired_bootstrap(clip_errors(refs, la_hyps), clip_errors(refs, hyps), BootstrapConfig())
+    cmp = _compare(clips, hyps, la_hyps)
     return {
-        "wer_ratio_to_local_agreement": cmp.ratio if np.isfinite(cmp.ratio) else None,
-        "wer_ratio_to_local_agreement_ci95": [x if np.isfinite(x) else None for x in cmp.ratio_ci95],
+        "wer_ratio_to_local_agreement": _finite(cmp.ratio),
+        "wer_ratio_to_local_agreement_ci95": [_finite(x) for x in cmp.ratio_ci95],
     }
 
 
