@@ -60,6 +60,9 @@ class Ingress(Node):
     def depth(self) -> int:
         return self.buffer.depth
 
+    def held_channels(self) -> tuple[Channel, ...]:
+        return (self.buffer,)
+
     async def run(self, ctx: NodeContext) -> None:
         await pump(self._inbox, ctx, self.deliver)
 

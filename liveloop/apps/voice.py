@@ -38,6 +38,7 @@ from liveloop.rtc.audio import PcmFrame
 log = logging.getLogger(__name__)
 WS_API_VERSION = 1
 _session_ids = itertools.count(1)
+HEARING = ("mic", "vad", "turns", "asr")  # the nodes the user's audio goes through until it is text
 
 __all__ = ["TURN_AUDIO", "WS_API_VERSION", "AgentStack", "Transport", "VoiceSession", "error_event"]
 
@@ -103,6 +104,14 @@ class VoiceSession:
             "budgets": budgets_json(self.graph)["budgets"],
         }
 
+    def hearing_lag_ns(self) -> int:
+        """How far behind real time this session listens: the age of the oldest audio not yet heard.
+
+        Near one ASR chunk (plus the pre-roll sent at a speech start) while the
+        machine keeps up; it grows without bound when it does not (`liveloop.web.admission`).
+        """
+        return self.graph.lag_ns(HEARING)
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -140,6 +149,7 @@ class VoiceSession:
                         "audio_frames": self.audio_frames,
                         "audio_dropped": mic.buffer.stats.drops if mic else 0,
                         "audio_backlog": mic.depth if mic else 0,
+                        "hearing_lag_ms": self.hearing_lag_ns() / 1e6,
                         "gap_filled_ms": mic.gaps.filled_ms if mic else 0.0,
                         "turns": self.doors.agent.book.turns,
                     },

@@ -245,6 +245,13 @@ class Channel:
         """Items queued now."""
         return len(self._data)
 
+    def oldest_origin_ns(self) -> int | None:
+        """The origin time of the oldest data event queued here (None when no data waits)."""
+        for ev in self._data:  # end of stream waits in this lane too, behind the data it ends
+            if not ev[6]:  # kind: data
+                return ev.origin_ns
+        return None
+
 
 class Inbox:
     """All the input channels of one node, waited on together."""

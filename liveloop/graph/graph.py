@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -345,6 +345,34 @@ class Graph:
         )
 
     # -- observability ----------------------------------------------------------
+    def lag_ns(self, nodes: Iterable[str] | None = None, *, now_ns: int | None = None) -> int:
+        """How far behind real time `nodes` (default: all) are, in ns: the age of the oldest data they hold.
+
+        A node holds an event while it waits in one of its input queues (or a door's
+        own buffer), while `process` handles it, and while its output waits on a
+        full `block` channel. Age is measured from the event's origin, so this is
+        meant for streams whose origin is their capture time (audio, video): a
+        reply that inherits the origin of the speech it answers is old by design.
+        0 when they hold nothing or the graph has not been built.
+        """
+        if not self.runtimes:
+            return 0
+        names = self.runtimes.keys() if nodes is None else [n for n in nodes if n in self.runtimes]
+        oldest: int | None = None
+        for name in names:
+            ctx = self.runtimes[name]
+            origins = [ch.oldest_origin_ns() for ch in (*ctx.channels.values(), *ctx.node.held_channels())]
+            if ctx._cur is not None:
+                origins.append(ctx._cur.origin_ns)
+            origins.extend(ev.origin_ns for _ch, ev in ctx._blocked if not ev[6])
+            for o in origins:
+                if o is not None and (oldest is None or o < oldest):
+                    oldest = o
+        if oldest is None:
+            return 0
+        now = self.clock.now_ns() if now_ns is None else now_ns
+        return max(0, now - oldest)
+
     def prometheus_text(self) -> str:
         self.build()
         return prometheus_text([self])

@@ -36,7 +36,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from liveloop.graph.channel import Block, Policy
+from liveloop.graph.channel import Block, Channel, Policy
 from liveloop.graph.event import Event, EventKind
 
 if TYPE_CHECKING:
@@ -161,6 +161,10 @@ class Node:
         elif event.kind is EventKind.FLUSH:
             await self.on_flush(event, ctx)
         await ctx.forward_control(event)
+
+    def held_channels(self) -> tuple[Channel, ...]:
+        """Queues of this node's own that the runtime does not see (a door's buffer), for `Graph.lag_ns`."""
+        return ()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

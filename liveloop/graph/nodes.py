@@ -34,6 +34,9 @@ class Inlet(Node):
         self._ready = asyncio.Event()
         self._seq = itertools.count()
 
+    def held_channels(self) -> tuple[Channel, ...]:
+        return (self._buf,)
+
     async def put(self, data: Any, *, origin_ns: int | None = None) -> None:
         """Hand `data` to the graph (waits when the buffer is full under `block`)."""
         await self._ready.wait()

@@ -8,6 +8,11 @@
     GET  /metrics    Prometheus text: the graph runtime's metrics, the sessions' budgets, the process
     GET  /healthz    {"status": "ok", "sessions": n}
 
+Admission (`liveloop.web.admission`): a new session is refused with HTTP 503
+``busy`` (and Retry-After) at `max_sessions`, or while a live session listens
+more than `max_lag_ms` behind real time: past capacity every session would
+fall behind together.
+
 Auth: when a bearer token is configured (always when binding beyond localhost,
 see `WebConfig`), /offer and /ws need ``Authorization: Bearer <token>`` (or
 ``?token=`` for browsers, which cannot set headers on a WebSocket).
@@ -36,6 +41,7 @@ from liveloop.apps.stats import BudgetBoard
 from liveloop.apps.voice import AgentStack, VoiceSession
 from liveloop.graph.clock import MonotonicClock
 from liveloop.rtc.config import RtcConfig
+from liveloop.web.admission import Admission, AdmissionConfig
 from liveloop.web.ws_codec import AudioIn, MessageIn, ProtocolError, WsCodec, encode_event
 
 log = logging.getLogger(__name__)
@@ -56,14 +62,12 @@ class WebConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     token: str | None = None
-    max_sessions: int = 16
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
     rtc: RtcConfig = field(default_factory=RtcConfig)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
-        if self.max_sessions < 1:
-            raise ValueError(f"max_sessions must be >= 1, got {self.max_sessions}")
         if self.token is not None and len(self.token) < 8:
             raise ValueError("token must be at least 8 characters")
         if not is_loopback(self.host) and not self.token:
@@ -122,6 +126,7 @@ SESSIONS_KEY: web.AppKey[dict[int, VoiceSession]] = web.AppKey("sessions")
 SUPERVISOR_KEY: web.AppKey[Supervisor] = web.AppKey("supervisor")
 METRICS_TEXT_KEY: web.AppKey[Callable[[], str] | None] = web.AppKey("metrics_text")
 CLOCK_KEY: web.AppKey[MonotonicClock] = web.AppKey("clock")
+ADMISSION_KEY: web.AppKey[Admission] = web.AppKey("admission")
 
 
 def create_app(
@@ -139,6 +144,7 @@ def create_app(
     app[SUPERVISOR_KEY] = Supervisor()
     app[METRICS_TEXT_KEY] = metrics_text
     app[CLOCK_KEY] = MonotonicClock()
+    app[ADMISSION_KEY] = Admission(config.admission)
     app.cleanup_ctx.append(_supervise)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
@@ -154,6 +160,7 @@ async def _supervise(app: web.Application) -> Any:
     sup: Supervisor = app[SUPERVISOR_KEY]
     runner = asyncio.get_running_loop().create_task(_run_supervisor(sup), name="web.supervisor")
     await sup._ready.wait()
+    sup.spawn(_sample_lag(app), "web.admission")
     yield
     sup.stop()
     await runner
@@ -164,6 +171,35 @@ async def _run_supervisor(sup: Supervisor) -> None:
         await sup.run()
     except* _Stopped:
         pass
+
+
+def _observe_lag(app: web.Application) -> None:
+    """Show admission the worst live session's listening lag now."""
+    now = app[CLOCK_KEY].now_ns()
+    worst, who = 0, None
+    for sid, session in list(app[SESSIONS_KEY].items()):
+        lag = session.hearing_lag_ns()
+        if lag > worst:
+            worst, who = lag, sid
+    app[ADMISSION_KEY].observe(now, worst, who)
+
+
+async def _sample_lag(app: web.Application) -> None:
+    """A few times a second, so a lag between two connection attempts is not missed (owned by the supervisor)."""
+    admission, clock = app[ADMISSION_KEY], app[CLOCK_KEY]
+    while True:
+        _observe_lag(app)
+        await clock.sleep(admission.config.sample_s)
+
+
+def _refused(app: web.Application) -> web.Response | None:
+    """A 503 ``busy`` reply when admission refuses one more session, else None."""
+    _observe_lag(app)
+    v = app[ADMISSION_KEY].verdict(app[CLOCK_KEY].now_ns(), len(app[SESSIONS_KEY]))
+    if v is None:
+        return None
+    log.warning("refused a session: %s", v.message)
+    return web.json_response(v.to_json(), status=503, headers={"Retry-After": str(v.retry_after_s)})
 
 
 # -- handlers -------------------------------------------------------------------
@@ -194,6 +230,8 @@ async def healthz(request: web.Request) -> web.Response:
             "status": "ok",
             "sessions": len(request.app[SESSIONS_KEY]),
             "session_failures": len(sup.failures),
+            "admitting": not request.app[ADMISSION_KEY].behind(request.app[CLOCK_KEY].now_ns()),
+            "hearing_lag_ms": request.app[ADMISSION_KEY].lag_ns / 1e6,
             "capabilities": request.app[STACK_KEY].capabilities(),
         }
     )
@@ -213,7 +251,7 @@ async def metrics(request: web.Request) -> web.Response:
             parts.append(extra())
         return "\n".join(p.rstrip("\n") for p in parts if p)
 
-    body = render_metrics(app[BOARD_KEY], len(sessions), graph_text)
+    body = render_metrics(app[BOARD_KEY], len(sessions), graph_text, app[ADMISSION_KEY])
     return web.Response(text=body, content_type="text/plain", charset="utf-8", headers={"X-Content-Version": "0.0.4"})
 
 
@@ -230,8 +268,8 @@ async def offer(request: web.Request) -> web.Response:
     if not authorized(request):
         return _unauthorized()
     app = request.app
-    if len(app[SESSIONS_KEY]) >= app[CONFIG_KEY].max_sessions:
-        return web.json_response({"type": "error", "code": "busy", "message": "too many sessions"}, status=503)
+    if (busy := _refused(app)) is not None:
+        return busy
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError) as exc:
@@ -279,8 +317,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not authorized(request):
         return _unauthorized()
     app = request.app
-    if len(app[SESSIONS_KEY]) >= app[CONFIG_KEY].max_sessions:
-        return web.json_response({"type": "error", "code": "busy", "message": "too many sessions"}, status=503)
+    if (busy := _refused(app)) is not None:
+        return busy
     ws = web.WebSocketResponse(max_msg_size=1 << 20, heartbeat=30.0)
     await ws.prepare(request)
     clock = app[CLOCK_KEY]

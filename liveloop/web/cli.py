@@ -20,6 +20,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-tts-cache", action="store_true", help="synthesize every span (no replay of the replies' opening words)"
     )
+    p.add_argument(
+        "--max-sessions", type=int, default=16, help="refuse sessions beyond this many (503 busy; default 16)"
+    )
+    p.add_argument(
+        "--max-lag-ms",
+        type=float,
+        default=1500.0,
+        help="refuse new sessions while a live one listens this far behind real time (default 1500; 0: off)",
+    )
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(func=_serve)
 
@@ -30,10 +39,15 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
     import os
 
+    from liveloop.web.admission import AdmissionConfig
     from liveloop.web.server import serve
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = args.token or os.environ.get("LIVELOOP_TOKEN") or None
+    try:
+        admission = AdmissionConfig(max_sessions=args.max_sessions, max_lag_ms=args.max_lag_ms or None)
+    except ValueError as exc:
+        raise SystemExit(f"liveloop serve: {exc}") from exc
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve(
@@ -44,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
                 tts=not args.no_tts,
                 vision=not args.no_vision,
                 tts_cache=not args.no_tts_cache,
+                admission=admission,
             )
         )
     return 0

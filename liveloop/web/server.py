@@ -10,6 +10,7 @@ import sys
 from aiohttp import web
 
 from liveloop.rtc.config import RtcConfig
+from liveloop.web.admission import AdmissionConfig
 from liveloop.web.app import BOARD_KEY, WebConfig, create_app
 
 
@@ -22,12 +23,13 @@ async def serve(
     tts: bool = True,
     vision: bool = True,
     tts_cache: bool = True,
+    admission: AdmissionConfig | None = None,
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     from liveloop.apps.stack import load_stack
 
-    config = WebConfig.secured(host, port, token, rtc=RtcConfig.from_env())
+    config = WebConfig.secured(host, port, token, rtc=RtcConfig.from_env(), admission=admission or AdmissionConfig())
     print("liveloop serve: loading the speech and vision models (once per process)…", file=sys.stderr, flush=True)
     stack = load_stack(asr=asr, tts=tts, vision=vision, tts_cache=tts_cache)
     app = create_app(config, stack)

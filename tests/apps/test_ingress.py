@@ -51,3 +51,22 @@ def test_audio_waiting_in_the_door_is_not_a_gap():
     assert mic._inbox.get_nowait() is not None  # the door delivers it
     fill = mic.fill_due(200 * MS)
     assert fill is not None and fill.capture_ns == 20 * MS
+
+
+def test_audio_waiting_in_the_door_counts_in_the_graphs_lag():
+    from liveloop.graph import Collect, Graph
+
+    clock = VirtualClock(start_ns=1_000 * MS)
+    g = Graph("g", clock=clock)
+    mic = MicIngress("mic", policy=DropOldest(8), clock=clock)
+    g.add(mic)
+    g.add(Collect(), "sink")
+    g.connect("mic.out", "sink.inp")
+    g.build()  # not running: nothing is delivered
+    assert g.lag_ns() == 0
+    mic.offer(frame(400), origin_ns=400 * MS)
+    mic.offer(frame(420), origin_ns=420 * MS)
+    assert g.lag_ns() == 600 * MS  # the oldest waiting frame was captured at 400 ms
+    assert g.lag_ns(["sink"]) == 0
+    mic.close()  # end of stream waits in the same lane: not data, no age
+    assert g.lag_ns(now_ns=1_100 * MS) == 700 * MS

@@ -416,3 +416,27 @@ async def test_downstream_latency_is_what_comes_after_a_port_on_a_budgeted_path(
     g2, _ = chain(VirtualClock(), n=5, costs=(1.0, 3.0))  # no budget: nothing to predict for
     await g2.run()
     assert g2.runtimes["w0"].downstream_latency_ns("out") == 0
+
+
+async def test_lag_is_the_age_of_the_oldest_data_a_node_holds():
+    # one event every 5 ms into a stage that takes 10: it falls behind by 5 ms per event it handles
+    clock = VirtualClock()
+    g, _sink = chain(clock, n=40, period_ms=5.0, costs=(10.0,))
+    assert g.lag_ns() == 0  # not built yet
+    seen: list[tuple[int, int, int]] = []
+
+    async def watch() -> None:
+        for t_ms in (50, 100, 150):
+            await clock.sleep_until(t_ms * NS_PER_MS + 1)
+            seen.append((t_ms, g.lag_ns(), g.lag_ns(["src"])))
+
+    async with asyncio.TaskGroup() as tg:
+        run = tg.create_task(g.run())
+        tg.create_task(watch())
+    lags = [lag for _t, lag, _src in seen]
+    # at t the stage works on the event emitted at (t + 5) / 2: it is t/2 behind (± one event)
+    for t_ms, lag, src_lag in seen:
+        assert abs(lag - t_ms * NS_PER_MS / 2) <= 10 * NS_PER_MS, (t_ms, lag)
+        assert src_lag == 0  # a source holds nothing
+    assert lags == sorted(lags) and lags[-1] > lags[0]
+    assert run.result() is not None and g.lag_ns() == 0  # everything was handled
