@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-lag-ms",
         type=float,
-        default=1500.0,
-        help="refuse new sessions while a live one listens this far behind real time (default 1500; 0: off)",
+        default=750.0,
+        help="refuse new sessions while a live one listens this far behind real time (default 750; 0: off)",
     )
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(func=_serve)
