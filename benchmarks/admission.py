@@ -8,7 +8,8 @@ bundled Piper voice, with pauses for the agent's answers) in real time for `talk
 
 * count: `--max-lag-ms 0`, what the server did before: any session up to `--max-sessions` (16).
 * lag: the default admission: also refuse while a live session listens more than 750 ms behind real time
-  (and for 10 s after); lag@MS: with another limit.
+  (and for 10 s after), and past the capacity that learned (`liveloop.web.admission`).
+* lag-nocap: the lag limit without the learned capacity; lag@MS: the default with another limit.
 
 Per arm: clients admitted and refused, voice-to-voice p50 / p95 over every answered turn of the admitted
 clients (the server's `audio.start.voice_to_voice_ms`: end of user speech → first agent audio leaves),
@@ -233,14 +234,17 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def arm_flags(name: str) -> list[str]:
-    """count → the session count alone; lag → the default admission; lag@MS → with that lag limit."""
+    """count → the session count alone; lag → the default admission; lag-nocap → without a learned cap;
+    lag@MS → the default with that lag limit."""
     if name == "count":
         return ["--max-lag-ms", "0"]
     if name == "lag":
         return []
+    if name == "lag-nocap":
+        return ["--capacity-probe-s", "0"]
     if name.startswith("lag@") and name[4:].replace(".", "", 1).isdigit() and float(name[4:]) > 0:
         return ["--max-lag-ms", name[4:]]
-    raise ValueError(f"unknown arm {name!r}: count, lag or lag@MS")
+    raise ValueError(f"unknown arm {name!r}: count, lag, lag-nocap or lag@MS")
 
 
 async def main() -> int:
@@ -250,7 +254,9 @@ async def main() -> int:
     ap.add_argument("--stagger-s", type=float, default=3.0)
     ap.add_argument("--talk-s", type=float, default=45.0)
     ap.add_argument("--gap-s", type=float, default=GAP_S, help=f"silence after each prompt (default {GAP_S:g})")
-    ap.add_argument("--arms", default="count,lag,lag@1500", help="count, lag, lag@MS (default count,lag,lag@1500)")
+    ap.add_argument(
+        "--arms", default="count,lag-nocap,lag", help="count, lag, lag-nocap, lag@MS (default count,lag-nocap,lag)"
+    )
     ap.add_argument("--out", default="benchmarks/results/admission.json")
     ap.add_argument("--rescore", metavar="FILE", help="recompute the rows, table and plot from FILE's clients")
     args = ap.parse_args()

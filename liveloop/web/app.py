@@ -181,7 +181,7 @@ def _observe_lag(app: web.Application) -> None:
         lag = session.hearing_lag_ns()
         if lag > worst:
             worst, who = lag, sid
-    app[ADMISSION_KEY].observe(now, worst, who)
+    app[ADMISSION_KEY].observe(now, worst, who, live=len(app[SESSIONS_KEY]))
 
 
 async def _sample_lag(app: web.Application) -> None:

@@ -29,6 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=750.0,
         help="refuse new sessions while a live one listens this far behind real time (default 750; 0: off)",
     )
+    p.add_argument(
+        "--capacity-probe-s",
+        type=float,
+        default=60.0,
+        help="after the lag limit is crossed with N sessions, admit at most N-1, one more every this many seconds "
+        "without another crossing (default 60; 0: learn no cap)",
+    )
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(func=_serve)
 
@@ -45,7 +52,9 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = args.token or os.environ.get("LIVELOOP_TOKEN") or None
     try:
-        admission = AdmissionConfig(max_sessions=args.max_sessions, max_lag_ms=args.max_lag_ms or None)
+        admission = AdmissionConfig(
+            max_sessions=args.max_sessions, max_lag_ms=args.max_lag_ms or None, probe_s=args.capacity_probe_s or None
+        )
     except ValueError as exc:
         raise SystemExit(f"liveloop serve: {exc}") from exc
     with contextlib.suppress(KeyboardInterrupt):

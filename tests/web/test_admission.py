@@ -38,7 +38,44 @@ def test_the_session_limit_and_a_lagging_session_each_refuse():
     a.observe(3 * S, 0, session=None)  # caught up: still refused until the hold has passed
     assert a.verdict(6 * S, live=1) is not None
     assert a.verdict(7 * S + 1, live=1) is None
-    assert a.refused == {Refusal.SESSION_LIMIT: 1, Refusal.BEHIND: 2}
+    assert a.refused == {Refusal.SESSION_LIMIT: 1, Refusal.BEHIND: 2, Refusal.CAPACITY: 0}
+
+
+def test_a_lasting_crossing_teaches_a_cap_that_rises_again_when_no_crossing_follows():
+    a = Admission(AdmissionConfig(max_sessions=8, max_lag_ms=750, hold_s=10, probe_s=60, confirm_s=2))
+    a.observe(0, 900 * MS, session=3, live=5)  # over the limit with 5 live ...
+    a.observe(1 * S, 1200 * MS, session=3, live=5)
+    assert a.cap is None  # ... not for confirm_s yet
+    a.observe(2 * S, 1500 * MS, session=3, live=4)  # a session left meanwhile: the 5 it crossed with count
+    assert a.cap == 4
+    a.observe(3 * S, 2000 * MS, session=3, live=4)  # the same crossing does not teach twice
+    assert a.cap == 4
+    a.observe(5 * S, 100 * MS, session=3, live=4)  # caught up; the hold runs until 13 s
+    v = a.verdict(14 * S, live=4)
+    assert v is not None and v.refusal is Refusal.CAPACITY
+    assert "keeps up with 4 sessions" in v.message and "with 5, session 3" in v.message
+    assert a.verdict(14 * S, live=3) is None
+    a.observe(61 * S, 0, live=3)  # under a minute since the crossing: still 4
+    assert a.cap == 4
+    a.observe(62 * S, 0, live=3)
+    assert a.cap == 5
+    a.observe(70 * S, 800 * MS, live=5)  # a new crossing, held: lower again
+    a.observe(72 * S, 800 * MS, live=5)
+    assert a.cap == 4
+    for k in range(1, 5):  # four minutes without one: back to max_sessions, no cap
+        a.observe((72 + 60 * k) * S, 0, live=1)
+    assert a.cap is None
+
+
+def test_a_one_off_stall_teaches_no_cap_and_the_cap_can_be_turned_off():
+    a = Admission(AdmissionConfig(max_lag_ms=750, hold_s=1, confirm_s=2))
+    a.observe(0, 3 * S, session=1, live=1)  # the first model call, say
+    a.observe(1 * S, 0, session=1, live=1)
+    a.observe(3 * S, 3 * S, session=1, live=1)  # another: the clock starts again
+    assert a.cap is None
+    off = Admission(AdmissionConfig(max_lag_ms=750, probe_s=None, confirm_s=0))
+    off.observe(0, 3 * S, live=6)
+    assert off.cap is None and off.behind(0)
 
 
 def test_the_lag_check_can_be_turned_off_and_bad_configs_are_named():
@@ -46,7 +83,8 @@ def test_the_lag_check_can_be_turned_off_and_bad_configs_are_named():
     a.observe(0, 60 * S, session=1)
     assert a.verdict(0, live=1) is None and not a.behind(0)
     for kw, word in (({"max_sessions": 0}, "max_sessions"), ({"max_lag_ms": 0}, "max_lag_ms"),
-                     ({"hold_s": -1}, "hold_s"), ({"sample_s": 0}, "sample_s")):  # fmt: skip
+                     ({"hold_s": -1}, "hold_s"), ({"sample_s": 0}, "sample_s"), ({"probe_s": 0}, "probe_s"),
+                     ({"confirm_s": -1}, "confirm_s")):  # fmt: skip
         with pytest.raises(ValueError, match=word):
             AdmissionConfig(**kw)
 
