@@ -1,6 +1,6 @@
 """More voice clients than the machine can serve: admission by session count alone vs by listening lag.
 
-    .venv/bin/python benchmarks/admission.py [--quick] [--clients 16] [--stagger-s 3] [--talk-s 45] [--gap-s 1]
+    .venv/bin/python benchmarks/admission.py [--quick] [--clients 24] [--stagger-s 3] [--talk-s 60] [--gap-s 1]
 
 Each arm runs its own `liveloop serve --no-vision` (ASR, VAD, TTS and the responder as shipped) and the
 same arrivals: client k opens /ws at k × stagger seconds and, when admitted, streams spoken prompts (the
@@ -250,9 +250,9 @@ def arm_flags(name: str) -> list[str]:
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="6 clients, 3 s apart, 25 s of talk each")
-    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--clients", type=int, default=24)
     ap.add_argument("--stagger-s", type=float, default=3.0)
-    ap.add_argument("--talk-s", type=float, default=45.0)
+    ap.add_argument("--talk-s", type=float, default=60.0)
     ap.add_argument("--gap-s", type=float, default=GAP_S, help=f"silence after each prompt (default {GAP_S:g})")
     ap.add_argument(
         "--arms", default="count,lag-nocap,lag", help="count, lag, lag-nocap, lag@MS (default count,lag-nocap,lag)"
