@@ -1,8 +1,9 @@
 """Admission: take a new session only while the sessions already here are kept up with.
 
 A session past what the machine can serve does not fail on its own: every
-session's listening falls behind real time together (the ASR chunks queue, the
-mic door's drop-oldest buffer fills and, ten seconds in, starts to lose audio).
+session's listening falls behind real time together (the audio waits in the
+graph's queues, then in the mic door's drop-oldest buffer and the sockets), and
+answers come seconds late or are dropped because the user spoke again first.
 `benchmarks/asr_overload.py` measured it: six recognizers at once hold their
 latency on two cores, ten are 1.4 s behind and fourteen 48 s. So a fixed
 `max_sessions` alone is either too low for a big machine or too high for a
