@@ -185,3 +185,12 @@ async def test_the_session_limit_refuses_with_its_own_reason():
                 await asyncio.sleep(0.05)
     finally:
         await srv.close()
+
+
+def test_serve_names_a_bad_admission_flag_before_loading_anything():
+    from liveloop.cli import main
+
+    for argv, word in ((["--max-sessions", "0"], "max_sessions"), (["--max-lag-ms", "-5"], "max_lag_ms"),
+                       (["--capacity-probe-s", "-1"], "probe_s")):  # fmt: skip
+        with pytest.raises(SystemExit, match=word):
+            main(["serve", "--port", "0", *argv])
