@@ -81,7 +81,6 @@ class Admission:
     def __init__(self, config: AdmissionConfig | None = None) -> None:
         self.config = config or AdmissionConfig()
         self.lag_ns = 0  # the latest sample: the worst live session's lag
-        self.worst_session: int | None = None
         self.cap: int | None = None  # the learned capacity (sessions), None until the lag first crosses
         self._over_since_ns: int | None = None  # when the lag went over the limit (None: it is not)
         self._over_live = 0  # live sessions then
@@ -97,7 +96,7 @@ class Admission:
     def observe(self, now_ns: int, lag_ns: int, session: int | None = None, live: int = 0) -> None:
         """The worst live session's lag now (`session` names it, for the message) with `live` sessions."""
         cfg = self.config
-        self.lag_ns, self.worst_session = lag_ns, session
+        self.lag_ns = lag_ns
         over = cfg.max_lag_ms is not None and lag_ns > cfg.max_lag_ms * NS_PER_MS
         if not over:
             self._over_since_ns = None
@@ -128,7 +127,6 @@ class Admission:
         """None: admit. Otherwise why not (and it is counted)."""
         cfg = self.config
         v: Verdict | None = None
-        who = f"session {self._behind_session}" if self._behind_session is not None else "a session"
         limit_s = (cfg.max_lag_ms or 0) / 1000
         if live >= cfg.max_sessions:
             v = Verdict(Refusal.SESSION_LIMIT, f"too many sessions ({live} of at most {cfg.max_sessions})", 5)
@@ -137,18 +135,22 @@ class Admission:
             left_s = (self._behind_until_ns - now_ns) / NS_PER_S
             v = Verdict(
                 Refusal.BEHIND,
-                f"the server is at capacity: {who} listened {self._behind_lag_ns / NS_PER_S:.1f} s behind real "
-                f"time (limit {limit_s:g} s) in the last {cfg.hold_s:g} s",
+                f"the server is at capacity: {_who(self._behind_session)} listened "
+                f"{self._behind_lag_ns / NS_PER_S:.1f} s behind real time (limit {limit_s:g} s) "
+                f"in the last {cfg.hold_s:g} s",
                 max(1, round(left_s)),
             )
         elif self.cap is not None and live >= self.cap:
-            who = f"session {self._crossed_session}" if self._crossed_session is not None else "a session"
             v = Verdict(
                 Refusal.CAPACITY,
-                f"the server keeps up with {self.cap} sessions here: with {self._crossed_live}, {who} listened "
-                f"more than {limit_s:g} s behind real time",
+                f"the server keeps up with {self.cap} sessions here: with {self._crossed_live}, "
+                f"{_who(self._crossed_session)} listened more than {limit_s:g} s behind real time",
                 30,
             )
         if v is not None:
             self.refused[v.refusal] += 1
         return v
+
+
+def _who(session: int | None) -> str:
+    return f"session {session}" if session is not None else "a session"

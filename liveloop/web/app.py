@@ -9,9 +9,9 @@
     GET  /healthz    {"status": "ok", "sessions": n}
 
 Admission (`liveloop.web.admission`): a new session is refused with HTTP 503
-``busy`` (and Retry-After) at `max_sessions`, or while a live session listens
-more than `max_lag_ms` behind real time: past capacity every session would
-fall behind together.
+``busy`` (and Retry-After) at `max_sessions`, while a live session listens
+more than `max_lag_ms` behind real time, or past the session count at which
+that last happened: past capacity every session would fall behind together.
 
 Auth: when a bearer token is configured (always when binding beyond localhost,
 see `WebConfig`), /offer and /ws need ``Authorization: Bearer <token>`` (or

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -143,19 +142,16 @@ async def test_a_session_that_falls_behind_closes_the_door_until_it_has_caught_u
     try:
         async with websockets.connect(ws_url(srv)) as talker:
             (sid,) = app[SESSIONS_KEY]
-            speaking = asyncio.create_task(speak(talker, 6.0))
             refused = None
-            try:
+            async with asyncio.TaskGroup() as tg:
+                speaking = tg.create_task(speak(talker, 6.0))
                 async with asyncio.timeout(30):  # a bound for a stuck test, not a timing
                     while refused is None:
                         await asyncio.sleep(0.2)
                         status, body, retry = await attempt(srv)
                         if status == 503:
                             refused = (body, retry)
-            finally:
                 speaking.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await speaking
             body, retry = refused
             assert body["code"] == "busy" and body["reason"] == "behind"
             assert f"session {sid} listened" in body["message"] and retry is not None and int(retry) >= 1
